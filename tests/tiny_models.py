@@ -1,0 +1,127 @@
+"""Tiny models that the tests build themselves: real transformers classes, random weights, a
+WordPiece tokenizer trained on a few sentences. Each builder writes a standard `save_pretrained`
+folder, so the code under test loads it exactly as it would load a Hub checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import PreTrainedTokenizerFast
+
+CORPUS = [
+    "Miguel de Cervantes was a Spanish writer born in 1547 in Alcala de Henares.",
+    "He wrote Don Quixote, which many call the first modern novel.",
+    "Call me Ishmael. Some years ago, never mind how long precisely, I went to sea.",
+    "The whale is large and the sea is deep. The ship sailed from Nantucket.",
+    "This movie was wonderful, moving and funny. That film was dull and boring.",
+    "The cat sat on the mat. Le chat est sur la table. Der Hund schläft.",
+    "What is the answer? Who wrote the book? When was he born? Where did he live?",
+]
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def wordpiece_tokenizer(model_max_length: int = 512, chat: bool = False) -> PreTrainedTokenizerFast:
+    """A BERT-style fast tokenizer (offsets, [CLS]/[SEP] pairs) trained on CORPUS."""
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + (["<|im_start|>", "<|im_end|>"] if chat else [])
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.train_from_iterator(CORPUS * 3, trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+        mask_token="[MASK]", model_max_length=model_max_length)
+    if chat:
+        fast.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+        fast.eos_token = "<|im_end|>"
+        fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def _bert_config(vocab_size: int, **extra):
+    from transformers import BertConfig
+
+    return BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                      intermediate_size=64, max_position_embeddings=512, **extra)
+
+
+def build_qa(folder: Path, seed: int = 0, model_max_length: int = 512) -> Path:
+    from transformers import BertForQuestionAnswering
+
+    torch.manual_seed(seed)
+    tok = wordpiece_tokenizer(model_max_length)
+    BertForQuestionAnswering(_bert_config(len(tok))).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def build_classifier(folder: Path, labels=("NEGATIVE", "POSITIVE"), seed: int = 0) -> Path:
+    from transformers import BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    tok = wordpiece_tokenizer()
+    config = _bert_config(len(tok), num_labels=len(labels), id2label=dict(enumerate(labels)),
+                          label2id={label: i for i, label in enumerate(labels)})
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def build_encoder(folder: Path, seed: int = 0) -> Path:
+    """A bare BERT encoder, the shape of a sentence-transformers backbone."""
+    from transformers import BertModel
+
+    torch.manual_seed(seed)
+    tok = wordpiece_tokenizer()
+    BertModel(_bert_config(len(tok))).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def build_seq2seq(folder: Path, seed: int = 0, model_type: str = "bart", model_max_length: int = 64) -> Path:
+    """A tiny encoder-decoder: BART by default, T5 with model_type='t5'."""
+    from transformers import BartConfig, BartForConditionalGeneration, T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(seed)
+    tok = wordpiece_tokenizer(model_max_length)
+    pad, eos, bos = tok.pad_token_id, tok.sep_token_id, tok.cls_token_id
+    if model_type == "t5":
+        config = T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=2,
+                          pad_token_id=pad, eos_token_id=eos, decoder_start_token_id=pad)
+        model = T5ForConditionalGeneration(config)
+    else:
+        config = BartConfig(vocab_size=len(tok), d_model=32, encoder_layers=2, decoder_layers=2,
+                            encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                            decoder_ffn_dim=64, max_position_embeddings=128, pad_token_id=pad,
+                            bos_token_id=bos, eos_token_id=eos, decoder_start_token_id=eos,
+                            forced_eos_token_id=eos)
+        model = BartForConditionalGeneration(config)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def build_causal_lm(folder: Path, seed: int = 0, chat: bool = True) -> Path:
+    """A tiny Llama with a ChatML-style chat template (an 'instruct' model) unless chat=False."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    tok = wordpiece_tokenizer(chat=chat)
+    tok.eos_token = tok.eos_token or "[SEP]"
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
+                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                         bos_token_id=tok.cls_token_id)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder

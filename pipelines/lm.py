@@ -82,29 +82,45 @@ def stream(lm: LoadedModel, prompt: str, settings: GenerationSettings = Generati
     kwargs = dict(**inputs, **settings.generate_kwargs(), streamer=streamer,
                   pad_token_id=lm.tokenizer.pad_token_id,
                   stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)]))
-    worker = threading.Thread(target=_generate_quietly, args=(lm, kwargs, streamer), daemon=True)
+    errors: list[Exception] = []
+    worker = threading.Thread(target=_generate_quietly, args=(lm, kwargs, streamer, errors), daemon=True)
     worker.start()
-    text = ""
+    text = shown = ""
     try:
         for piece in streamer:
             text += piece
             cut = _cut_at_stop(text, settings.stop)
+            # Hold back a tail that could be the start of a stop text, so what we show only ever grows.
+            visible = cut if cut is not None else text[: len(text) - _stop_prefix_len(text, settings.stop)]
+            if len(visible) > len(shown):
+                shown = visible
+                yield shown
             if cut is not None:
-                yield cut
                 return
-            if piece:
-                yield text
     finally:
         stop.set()  # also reached when the consumer closes us early
         worker.join()
+    if errors:  # a failed generate must reach the caller, not end the stream looking complete
+        raise errors[0]
+    if len(text) > len(shown):
+        yield text  # the held-back tail was not a stop text after all
 
 
-def _generate_quietly(lm: LoadedModel, kwargs: dict, streamer: TextIteratorStreamer) -> None:
+def _generate_quietly(lm: LoadedModel, kwargs: dict, streamer: TextIteratorStreamer,
+                      errors: list[Exception]) -> None:
     try:
         with torch.inference_mode():
             lm.model.generate(**kwargs)
+    except Exception as err:  # noqa: BLE001 (handed to the reading thread, which re-raises it)
+        errors.append(err)
     finally:
         streamer.end()  # never leave the reader waiting, even if generate raised
+
+
+def _stop_prefix_len(text: str, stops: tuple[str, ...]) -> int:
+    """Length of the longest end of `text` that is the beginning of a stop text (0 if none)."""
+    ends = [n for s in stops for n in range(min(len(s) - 1, len(text)), 0, -1) if text.endswith(s[:n])]
+    return max(ends, default=0)
 
 
 def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str | None:
@@ -122,6 +138,28 @@ def complete(lm: LoadedModel, prompt: str, settings: GenerationSettings = GREEDY
                                 pad_token_id=lm.tokenizer.pad_token_id)
     text = lm.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
     return (_cut_at_stop(text, settings.stop) or text).strip()
+
+
+def complete_batch(lm: LoadedModel, prompts: list[str], settings: GenerationSettings = GREEDY,
+                   system: str | None = None) -> list[str]:
+    """`complete` for several prompts in one generate call (left-padded), answers in prompt order.
+
+    Each answer is cut at the first stop text that follows its first non-blank character: a model
+    that opens with a blank line has not finished yet."""
+    settings = settings.validated()
+    rows = [encode_prompt(lm, prompt, system)["input_ids"][0] for prompt in prompts]
+    width = max(len(r) for r in rows)
+    pad = lm.tokenizer.pad_token_id or 0
+    input_ids = torch.full((len(rows), width), pad, device=lm.device)
+    attention = torch.zeros_like(input_ids)
+    for i, row in enumerate(rows):  # left padding: every prompt ends where its answer starts
+        input_ids[i, width - len(row):] = row
+        attention[i, width - len(row):] = 1
+    with torch.inference_mode():
+        out = lm.model.generate(input_ids=input_ids, attention_mask=attention,
+                                **settings.generate_kwargs(), pad_token_id=pad)
+    texts = [t.strip() for t in lm.tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)]
+    return [(text if (cut := _cut_at_stop(text, settings.stop)) is None else cut).strip() for text in texts]
 
 
 def label_probabilities(lm: LoadedModel, prompt: str, labels: list[str],

@@ -45,3 +45,6 @@ tiny_encoder = _model_fixture("tiny-encoder", tiny_models.build_encoder)
 tiny_bart = _model_fixture("tiny-bart", tiny_models.build_seq2seq)
 tiny_t5 = _model_fixture("tiny-t5", tiny_models.build_seq2seq, model_type="t5")
 tiny_lm = _model_fixture("tiny-lm", tiny_models.build_causal_lm)
+# named like a copied opus-mt checkpoint: the translation tab reads its languages from the name
+tiny_marian = _model_fixture("opus-mt-en-fr-tiny", tiny_models.build_marian)
+tiny_nllb = _model_fixture("tiny-nllb", tiny_models.build_nllb)

@@ -65,13 +65,17 @@ def build_qa(folder: Path, seed: int = 0, model_max_length: int = 512) -> Path:
     return folder
 
 
-def build_classifier(folder: Path, labels=("NEGATIVE", "POSITIVE"), seed: int = 0) -> Path:
+def build_classifier(folder: Path, labels=("NEGATIVE", "POSITIVE"), seed: int = 0,
+                     initializer_range: float = 0.02) -> Path:
+    """initializer_range=0.2 gives a "sharp" classifier: at the usual 0.02 every text scores within
+    about 1e-4 of every other, too close for a test to tell texts (or a mix-up of them) apart."""
     from transformers import BertForSequenceClassification
 
     torch.manual_seed(seed)
     tok = wordpiece_tokenizer()
     config = _bert_config(len(tok), num_labels=len(labels), id2label=dict(enumerate(labels)),
-                          label2id={label: i for i, label in enumerate(labels)})
+                          label2id={label: i for i, label in enumerate(labels)},
+                          initializer_range=initializer_range)
     BertForSequenceClassification(config).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
@@ -123,5 +127,66 @@ def build_causal_lm(folder: Path, seed: int = 0, chat: bool = True) -> Path:
                          pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
                          bos_token_id=tok.cls_token_id)
     LlamaForCausalLM(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def build_marian(folder: Path, seed: int = 0) -> Path:
+    """A tiny Marian translation model with a real MarianTokenizer: a sentencepiece model trained on
+    CORPUS (one for both sides, as opus-mt models with a shared vocabulary have) and its vocab.json.
+    The languages come from the folder name, as for a copied opus-mt-xx-yy checkpoint."""
+    import io
+    import json
+
+    import sentencepiece as spm
+    from transformers import MarianConfig, MarianMTModel, MarianTokenizer
+
+    torch.manual_seed(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    model_bytes = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(CORPUS * 3), model_writer=model_bytes,
+                                   vocab_size=150, hard_vocab_limit=False, model_type="unigram",
+                                   minloglevel=2)
+    for side in ("source.spm", "target.spm"):
+        (folder / side).write_bytes(model_bytes.getvalue())
+    sp = spm.SentencePieceProcessor(model_proto=model_bytes.getvalue())
+    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+    ordered = ["</s>", "<unk>"] + [p for p in pieces if p not in ("<s>", "</s>", "<unk>")] + ["<pad>"]
+    (folder / "vocab.json").write_text(json.dumps({piece: i for i, piece in enumerate(ordered)}))
+    tok = MarianTokenizer(*(str(folder / name) for name in ("source.spm", "target.spm", "vocab.json")))
+    pad, eos = tok.pad_token_id, tok.eos_token_id
+    config = MarianConfig(vocab_size=len(ordered), d_model=32, encoder_layers=2, decoder_layers=2,
+                          encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                          decoder_ffn_dim=64, max_position_embeddings=128, pad_token_id=pad, eos_token_id=eos,
+                          decoder_start_token_id=pad, forced_eos_token_id=eos,
+                          # 10x the usual: at 0.02 a random model writes the same tokens whatever
+                          # it reads, and a test could not tell one sentence's output from another's
+                          init_std=0.2)
+    MarianMTModel(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def build_nllb(folder: Path, seed: int = 0) -> Path:
+    """A tiny NLLB-style model: an NllbTokenizer (BPE trained on CORPUS, plus the 202 language tokens)
+    on a tiny M2M100 encoder-decoder, the architecture NLLB checkpoints use."""
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import M2M100Config, M2M100ForConditionalGeneration, NllbTokenizer
+
+    torch.manual_seed(seed)
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.Metaspace()
+    bpe.train_from_iterator(CORPUS * 3, trainers.BpeTrainer(vocab_size=300,
+                                                            special_tokens=["<s>", "<pad>", "</s>", "<unk>"]))
+    trained = json.loads(bpe.to_str())["model"]
+    tok = NllbTokenizer(vocab=trained["vocab"], merges=[tuple(m) for m in trained["merges"]])
+    config = M2M100Config(vocab_size=len(tok), d_model=32, encoder_layers=2, decoder_layers=2,
+                          encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                          decoder_ffn_dim=64, max_position_embeddings=128, pad_token_id=tok.pad_token_id,
+                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                          decoder_start_token_id=tok.eos_token_id)
+    M2M100ForConditionalGeneration(config).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder

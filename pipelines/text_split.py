@@ -1,0 +1,185 @@
+"""Cutting text into sentences and into pieces that fit a model's input window.
+
+Summarization packs sentences into chunks; translation translates sentence by sentence and puts the
+text back together with its original spacing, paragraph breaks included. The splitting knows
+nothing about models: the size of a piece is measured by a `count` function (a tokenizer's, from
+`token_counter`, or words in the tests) that takes a list of texts and returns their lengths, so
+each step costs one batched call. `input_window` and `lm_input_window` say how big a piece may be.
+
+>>> split = split_sentences("Dr. Smith arrived. He sat down.\\n\\nThe end!")
+>>> split.sentences
+('Dr. Smith arrived.', 'He sat down.', 'The end!')
+>>> split.join(["A.", "B.", "C!"])
+'A. B.\\n\\nC!'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+Counter = Callable[[Sequence[str]], Sequence[int]]
+_NO_LIMIT = 100_000  # tokenizers without a known limit report about 1e30
+# Tokens of text per call to a decoder-only LM: a page of text, and still quick on a CPU. Its prompt
+# and answer share one context, so the window also leaves room for the answer.
+LM_WINDOW = 1536
+
+# A full stop after these is part of the sentence, not its end ("Dr. Smith", "e.g. this").
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof st jr sr vs etc e.g i.e inc ltd co corp fig approx dept est gen gov sen rep "
+    "u.s u.k a.m p.m jan feb mar apr jun jul aug sep sept oct nov dec mt ave".split())
+# Sentence-final punctuation (with the quotes or brackets that close it) and the whitespace after
+# it; CJK full stops need no space after them; a line break always ends a piece.
+_BOUNDARY = re.compile(r"([.!?…]+[\"'”’»)\]]*)(\s+)|([。！？]+[”’」』）]*)(\s*)|(\s*\n\s*)")
+_WORD_BEFORE = re.compile(r"[\w.]+$")
+
+
+@dataclass(frozen=True)
+class SplitText:
+    """A text as sentences and the exact separators around them.
+
+    ``separators[i]`` comes before ``sentences[i]`` and the last separator trails the text, so
+    ``join(sentences)`` gives the original text back character for character.
+    """
+
+    sentences: tuple[str, ...]
+    separators: tuple[str, ...]
+
+    def join(self, replacements: Sequence[str]) -> str:
+        """The text with each sentence replaced, in order, keeping the original separators."""
+        if len(replacements) != len(self.sentences):
+            raise ValueError(f"Expected {len(self.sentences)} sentences, got {len(replacements)}.")
+        parts = [self.separators[0]]
+        for sentence, separator in zip(replacements, self.separators[1:]):
+            parts += [sentence, separator]
+        return "".join(parts)
+
+
+def split_sentences(text: str) -> SplitText:
+    """The sentences of a text (line breaks end one too) and the separators between them."""
+    lead = len(text) - len(text.lstrip())
+    sentences, separators = [], [text[:lead]]
+    start = lead  # where the current sentence begins
+    for match in _BOUNDARY.finditer(text, lead):
+        end, gap_end = _sentence_end(text, match)
+        if end is None or end <= start:
+            continue
+        sentences.append(text[start:end])
+        separators.append(text[end:gap_end])
+        start = gap_end
+    if start < len(text):  # the last sentence, unless the text ended right after a boundary
+        body = text[start:].rstrip()
+        sentences.append(body)
+        separators.append(text[start + len(body):])
+    return SplitText(tuple(sentences), tuple(separators))
+
+
+def _sentence_end(text: str, match: re.Match) -> tuple[int | None, int]:
+    """Where the sentence before `match` ends and its separator ends; None if this is no boundary."""
+    if match.group(5) is not None:  # a line break
+        return match.start(), match.end()
+    if match.group(3) is not None:  # CJK punctuation
+        return match.end(3), match.end()
+    gap = match.group(2)
+    if "\n" not in gap:
+        following = text[match.end(): match.end() + 1]
+        if following.islower():  # "e.g. this", "approx. ten": the sentence goes on
+            return None, match.end()
+        word = _WORD_BEFORE.search(text, 0, match.start(1))
+        word = word.group(0).lower() if word else ""
+        if match.group(1).startswith(".") and (word in _ABBREVIATIONS or _is_initial(word)):
+            return None, match.end()
+    return match.end(1), match.end()
+
+
+def _is_initial(word: str) -> bool:
+    """"J" in "J. R. R. Tolkien" (but not "I", which ends sentences often enough)."""
+    return len(word) == 1 and word.isalpha() and word != "i"
+
+
+def pack(lengths: Sequence[int], budget: int) -> list[range]:
+    """Group consecutive items into runs whose lengths add up to at most `budget`.
+
+    Greedy and in order, so the runs read as the text did; an item longer than the budget on its own
+    forms a run by itself (the caller cuts such items first).
+    """
+    runs, start, used = [], 0, 0
+    for i, length in enumerate(lengths):
+        if i > start and used + length > budget:
+            runs.append(range(start, i))
+            start, used = i, 0
+        used += length
+    if len(lengths) > start:
+        runs.append(range(start, len(lengths)))
+    return runs
+
+
+def fit_pieces(texts: Sequence[str], budget: int, count: Counter) -> list[list[str]]:
+    """Each text as a list of pieces that fit the budget: itself if it fits, else cut at words."""
+    if budget < 1:
+        raise ValueError("The model's input window leaves no room for text.")
+    out = []
+    for text, length in zip(texts, count(texts)):
+        if length <= budget:
+            out.append([text])
+            continue
+        words = text.split()
+        runs = pack(count(words), budget)
+        out.append(halve_until_fit([" ".join(words[i] for i in run) for run in runs], budget, count))
+    return out
+
+
+def chunk_text(text: str, budget: int, count: Counter) -> list[str]:
+    """The text as consecutive chunks of at most `budget` (by `count`), cut at sentence ends.
+
+    A sentence longer than the budget is cut at word boundaries; nothing is dropped.
+    """
+    units = [piece for pieces in fit_pieces(split_sentences(text).sentences, budget, count)
+             for piece in pieces]
+    chunks = [" ".join(units[i] for i in run) for run in pack(count(units), budget)]
+    # Token counts are not quite additive (a word joined to the next can merge into other tokens),
+    # so measure each chunk as it will really be read and cut the rare one that came out too long.
+    return halve_until_fit(chunks, budget, count)
+
+
+def halve_until_fit(pieces: Sequence[str], budget: int, count: Counter) -> list[str]:
+    """The pieces, each one still over the budget cut in two, and again, until all fit."""
+    out = []
+    for piece, length in zip(pieces, count(pieces)):
+        if length <= budget or len(piece) < 2:
+            out.append(piece)
+        else:
+            out.extend(halve_until_fit(_halves(piece), budget, count))
+    return out
+
+
+def _halves(piece: str) -> list[str]:
+    """Two halves of a piece, cut at the space nearest its middle (or mid-word if it has none)."""
+    piece = piece.strip()
+    middle = len(piece) // 2
+    spaces = [m.start() for m in re.finditer(r"\s", piece)]
+    cut = min(spaces, key=lambda s: abs(s - middle)) if spaces else middle
+    return [piece[:cut].strip(), piece[cut:].strip()]
+
+
+def token_counter(tokenizer) -> Counter:
+    """Counts the tokens of many texts in one tokenizer call, special tokens left out."""
+    def count(texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+    return count
+
+
+def input_window(tokenizer, config) -> int:
+    """The longest input an encoder reads: the tokenizer's limit or the position table's, the lesser."""
+    limits = [tokenizer.model_max_length, getattr(config, "max_position_embeddings", None)]
+    sane = [n for n in limits if isinstance(n, int) and 0 < n < _NO_LIMIT]
+    return min(sane) if sane else 512
+
+
+def lm_input_window(config, max_new_tokens: int) -> int:
+    """How much prompt a decoder-only LM reads per call, leaving `max_new_tokens` of room to answer."""
+    positions = getattr(config, "max_position_embeddings", None) or LM_WINDOW + max_new_tokens
+    return min(LM_WINDOW, positions - max_new_tokens)

@@ -1,0 +1,283 @@
+"""Translate text with a translation model (Marian opus-mt, T5, NLLB, M2M100) or an instruct LM.
+
+transformers 5 has no translation pipeline any more; this is ours, on `AutoModelForSeq2SeqLM`. Which
+languages a model offers depends on its family:
+- Marian opus-mt: the one direction in its name or tokenizer ("opus-mt-en-fr": en to fr); models with
+  several targets read a ">>fra<<" token first.
+- T5: a text prefix per direction ("translate English to French: "), from the checkpoint's own task
+  parameters, else the three directions T5 was trained on.
+- NLLB and M2M100: any of their languages to any other; the tokenizer marks the source language and
+  generation is forced to start with the target language's token.
+- instruct LMs: a list of major languages, asked for with a prompt.
+- any other seq2seq model: the single direction it was trained for ("as trained").
+The text is split into sentences, translated in batches (sorted by length so each batch pads little),
+and put back together with its original spacing and paragraph breaks.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+import torch
+
+from pipelines import catalog, lm, loading
+from pipelines.catalog import ModelSpec
+from pipelines.inputs import require_range, require_text
+from pipelines.loading import LoadedModel
+from pipelines.text_split import fit_pieces, input_window, lm_input_window, split_sentences, token_counter
+
+AS_TRAINED = "as-trained"
+# (ISO 639-1 code, English name, NLLB-200 code): display names, and "fr" accepted for "fra_Latn".
+LANGUAGES = (
+    ("en", "English", "eng_Latn"), ("fr", "French", "fra_Latn"), ("de", "German", "deu_Latn"),
+    ("es", "Spanish", "spa_Latn"), ("it", "Italian", "ita_Latn"), ("pt", "Portuguese", "por_Latn"),
+    ("nl", "Dutch", "nld_Latn"), ("ro", "Romanian", "ron_Latn"), ("ru", "Russian", "rus_Cyrl"),
+    ("uk", "Ukrainian", "ukr_Cyrl"), ("pl", "Polish", "pol_Latn"), ("cs", "Czech", "ces_Latn"),
+    ("sv", "Swedish", "swe_Latn"), ("da", "Danish", "dan_Latn"), ("fi", "Finnish", "fin_Latn"),
+    ("no", "Norwegian", "nob_Latn"), ("el", "Greek", "ell_Grek"), ("tr", "Turkish", "tur_Latn"),
+    ("hu", "Hungarian", "hun_Latn"), ("ca", "Catalan", "cat_Latn"), ("ar", "Arabic", "arb_Arab"),
+    ("he", "Hebrew", "heb_Hebr"), ("fa", "Persian", "pes_Arab"), ("hi", "Hindi", "hin_Deva"),
+    ("bn", "Bengali", "ben_Beng"), ("zh", "Chinese", "zho_Hans"), ("ja", "Japanese", "jpn_Jpan"),
+    ("ko", "Korean", "kor_Hang"), ("vi", "Vietnamese", "vie_Latn"), ("th", "Thai", "tha_Thai"),
+    ("id", "Indonesian", "ind_Latn"), ("sw", "Swahili", "swh_Latn"),
+)
+_NAMES = {code: name for iso, name, nllb in LANGUAGES for code in (iso, nllb)} | {AS_TRAINED: "As trained"}
+_ISO_OF = {nllb: iso for iso, _, nllb in LANGUAGES}
+LM_LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl", "ru", "zh", "ja", "ko", "ar", "hi")
+T5_PAIRS = (("en", "fr"), ("en", "de"), ("en", "ro"))
+LM_PROMPT = ("Translate the following text from {source} to {target}. Write only the translation.\n\n"
+             "{text}")
+_OPUS_NAME = re.compile(r"opus-mt-(?:tc-[a-z]+-)?([a-z]{2,3})(?:-([a-z]{2,3})(?![a-z]))?")
+_LANG_TOKEN = re.compile(r"^([a-z]{3}_[A-Z][a-z]{3}|[a-z]{2}_[A-Z]{2})$")  # fra_Latn (NLLB), fr_XX (mBART)
+# The tokenizer lives in the shared model cache, and setting its source language changes its special
+# tokens for every caller: one request at a time may set it and tokenize.
+_SOURCE_LANG_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class LanguageChoices:
+    sources: tuple[tuple[str, str], ...]  # (display name, code), e.g. ("English", "en")
+    targets: tuple[tuple[str, str], ...]
+    default_source: str
+    default_target: str
+
+
+@dataclass(frozen=True)
+class TranslationResult:
+    translation: str
+    sentences: int
+    model: str
+    source_lang: str
+    target_lang: str
+
+    def to_dict(self) -> dict:
+        return {"translation": self.translation, "sentences": self.sentences, "model": self.model,
+                "source_lang": self.source_lang, "target_lang": self.target_lang}
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a model translates: `pairs` for models trained on fixed directions, `codes` for models that
+    go from any of their languages to any other (multilingual seq2seq, instruct LMs)."""
+
+    style: str  # "pair" | "multilingual" | "lm"
+    pairs: tuple[tuple[str, str], ...] = ()
+    codes: tuple[str, ...] = ()
+
+    def choices(self) -> LanguageChoices:
+        if self.style == "pair":
+            sources = tuple(dict.fromkeys(s for s, _ in self.pairs))
+            targets = tuple(dict.fromkeys(t for _, t in self.pairs))
+            return LanguageChoices(_named(sources), _named(targets), *self.pairs[0])
+        source = next((c for c in ("en", "eng_Latn") if c in self.codes), self.codes[0])
+        target = next((c for c in ("fr", "fra_Latn", *self.codes) if c in self.codes and c != source), source)
+        return LanguageChoices(_named(self.codes), _named(self.codes), source, target)
+
+    def checked(self, source: str | None, target: str | None, model: str) -> tuple[str, str]:
+        """The (source, target) codes a user asked for, or a ValueError naming what the model offers."""
+        choices = self.choices()
+        source = _code_for(source or choices.default_source, choices.sources, "from", model)
+        target = _code_for(target or choices.default_target, choices.targets, "into", model)
+        if self.style == "pair" and (source, target) not in self.pairs:
+            offered = ", ".join(f"{_NAMES.get(s, s)} to {_NAMES.get(t, t)}" for s, t in self.pairs)
+            raise ValueError(f"'{model}' does not translate {_NAMES.get(source, source)} to "
+                             f"{_NAMES.get(target, target)}; it translates {offered}.")
+        if source == target and source != AS_TRAINED:
+            raise ValueError("The source and target languages are the same: pick another target.")
+        return source, target
+
+
+def language_choices(model: str | None) -> LanguageChoices:
+    """The languages a model can translate from and into, for the pickers (no download for catalogue
+    entries: their directions are listed in the catalogue)."""
+    reference = (model or "").strip()
+    spec = next((s for s in catalog.HUB_MODELS if reference in (s.name, s.hub_id)
+                 and "translation" in s.tasks), None) or catalog.resolve("translation", model)
+    return route_of(spec).choices()
+
+
+def translate(text: str, model: str | None = None, source_lang: str | None = None,
+              target_lang: str | None = None, *, num_beams: int = 4, max_new_tokens: int = 256,
+              batch_size: int = 16) -> TranslationResult:
+    """Translate `text` sentence by sentence, keeping its spacing and paragraph breaks."""
+    text = require_text(text, "text to translate")
+    require_range(num_beams, "Number of beams", 1, 8)
+    require_range(max_new_tokens, "Max new tokens", 1, 1024)
+    require_range(batch_size, "Batch size", 1, 64)
+    spec = catalog.resolve("translation", model)
+    route = route_of(spec)
+    source, target = route.checked(source_lang, target_lang, spec.name)
+    loaded = loading.load(spec)
+    split = split_sentences(text)
+    budget = _budget(loaded, route, source, target, max_new_tokens)
+    pieces = fit_pieces(split.sentences, budget, token_counter(loaded.tokenizer))  # over-long sentences cut
+    flat = [piece for parts in pieces for piece in parts]
+    done = iter(translate_batches(loaded, route, flat, source, target, num_beams=num_beams,
+                                  max_new_tokens=max_new_tokens, batch_size=batch_size))
+    sentences = [" ".join(next(done) for _ in parts) for parts in pieces]
+    return TranslationResult(translation=split.join(sentences), sentences=len(split.sentences),
+                             model=spec.name, source_lang=source, target_lang=target)
+
+
+def translate_batches(loaded: LoadedModel, route: Route, texts: list[str], source: str, target: str, *,
+                      num_beams: int, max_new_tokens: int, batch_size: int) -> list[str]:
+    """Translations of `texts` in their order, `batch_size` per generate call, similar lengths together."""
+    lengths = token_counter(loaded.tokenizer)(texts)
+    order = sorted(range(len(texts)), key=lengths.__getitem__)
+    out = [""] * len(texts)
+    # an LM answers each sentence greedily; a blank line means it has moved on to commentary
+    lm_settings = lm.GenerationSettings(max_new_tokens=max_new_tokens, temperature=0.0,
+                                        repetition_penalty=1.0, stop=("\n\n",))
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        if route.style == "lm":
+            prompts = [_lm_prompt(texts[i], source, target) for i in batch]
+            results = lm.complete_batch(loaded, prompts, lm_settings)
+        else:
+            inputs = preprocess(loaded, route, [texts[i] for i in batch], source, target)
+            results = postprocess(loaded, forward(loaded, inputs, num_beams, max_new_tokens))
+        for i, result in zip(batch, results):
+            out[i] = result
+    return out
+
+
+def preprocess(loaded: LoadedModel, route: Route, texts: list[str], source: str, target: str) -> dict:
+    """Token ids padded to the longest text, plus the target-language token multilingual models need."""
+    tok = loaded.tokenizer
+    prefix = _prefix(loaded, source, target)
+    if route.style == "multilingual":
+        with _SOURCE_LANG_LOCK:
+            tok.src_lang = source
+            batch = tok(texts, padding=True, return_tensors="pt")
+        forced = tok.get_lang_id(target) if hasattr(tok, "get_lang_id") else tok.convert_tokens_to_ids(target)
+    else:
+        batch = tok([prefix + t for t in texts], padding=True, return_tensors="pt")
+        forced = None
+    inputs = {k: v.to(loaded.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+    if forced is not None:
+        inputs["forced_bos_token_id"] = forced
+    return inputs
+
+
+def forward(loaded: LoadedModel, inputs: dict, num_beams: int, max_new_tokens: int) -> torch.Tensor:
+    params = _checkpoint_params(loaded.model.config)
+    with torch.inference_mode():
+        return loaded.model.generate(**inputs, **params, num_beams=num_beams, max_new_tokens=max_new_tokens,
+                                     do_sample=False)
+
+
+def postprocess(loaded: LoadedModel, output_ids: torch.Tensor) -> list[str]:
+    # clean_up_tokenization_spaces=False: what 4.57's pipeline did, so outputs compare one to one
+    texts = loaded.tokenizer.batch_decode(output_ids, skip_special_tokens=True,
+                                          clean_up_tokenization_spaces=False)
+    return [t.strip() for t in texts]
+
+
+def route_of(spec: ModelSpec) -> Route:
+    """How `spec` translates; read from the catalogue when it says, else from the model itself."""
+    if spec.kind == catalog.CAUSAL_LM:
+        return Route("lm", codes=LM_LANGUAGES)
+    if spec.language_pairs:
+        return Route("pair", pairs=spec.language_pairs)
+    loaded = loading.load(spec)
+    tok, config = loaded.tokenizer, loaded.model.config
+    if hasattr(tok, "_build_translation_inputs"):  # NLLB, M2M100, mBART-50: source and target tokens
+        codes = tuple(getattr(tok, "lang_code_to_id", None) or
+                      (t for t in tok.convert_ids_to_tokens(tok.all_special_ids) if _LANG_TOKEN.match(t)))
+        if codes:  # the languages we can name first, for the pickers
+            named_first = sorted(codes, key=lambda c: (c not in _NAMES, _NAMES.get(c, c)))
+            return Route("multilingual", codes=tuple(named_first))
+    if config.model_type == "marian":
+        return _marian_route(loaded)
+    if config.model_type == "t5":
+        params = getattr(config, "task_specific_params", None) or {}
+        found = (re.fullmatch(r"translation_([a-z]+)_to_([a-z]+)", key) for key in params)
+        return Route("pair", pairs=tuple(m.groups() for m in found if m) or T5_PAIRS)
+    return Route("pair", pairs=((AS_TRAINED, AS_TRAINED),))
+
+
+def _marian_route(loaded: LoadedModel) -> Route:
+    """The direction from the tokenizer's own languages, else from the opus-mt name; several targets
+    when the vocabulary has >>xx<< target tokens."""
+    tok, spec = loaded.tokenizer, loaded.spec
+    names = " ".join(str(n) for n in (spec.hub_id, spec.name, spec.path and spec.path.name) if n)
+    found = _OPUS_NAME.search(names)
+    source = getattr(tok, "source_lang", None) or (found and found.group(1)) or AS_TRAINED
+    codes = [c[2:-2] for c in getattr(tok, "supported_language_codes", None) or ()]
+    targets = codes or [getattr(tok, "target_lang", None) or (found and found.group(2)) or AS_TRAINED]
+    return Route("pair", pairs=tuple((source, t) for t in targets))
+
+
+def _prefix(loaded: LoadedModel, source: str, target: str) -> str:
+    """What goes before each sentence: T5 names the direction, multi-target Marian the target."""
+    config = loaded.model.config
+    if config.model_type == "t5":
+        task_params = getattr(config, "task_specific_params", None) or {}
+        params = task_params.get(f"translation_{source}_to_{target}")
+        named = f"translate {_NAMES.get(source, source)} to {_NAMES.get(target, target)}: "
+        return (params or {}).get("prefix") or named
+    if config.model_type == "marian" and getattr(loaded.tokenizer, "supported_language_codes", None):
+        return f">>{target}<< "
+    return ""
+
+
+def _checkpoint_params(config) -> dict:
+    """Beam-search knobs a checkpoint keeps for translation (t5-small: early stopping), as 4.57 applied."""
+    params = getattr(config, "task_specific_params", None) or {}
+    merged = {k: v for key, p in params.items() if key.startswith("translation") for k, v in p.items()}
+    return {k: merged[k] for k in ("early_stopping", "length_penalty", "no_repeat_ngram_size") if k in merged}
+
+
+def _lm_prompt(text: str, source: str, target: str) -> str:
+    return LM_PROMPT.format(source=_NAMES.get(source, source), target=_NAMES.get(target, target), text=text)
+
+
+def _budget(loaded: LoadedModel, route: Route, source: str, target: str, max_new_tokens: int) -> int:
+    """Tokens of text one input may hold: the window less prompt or prefix, special tokens and slack."""
+    tok = loaded.tokenizer
+    if route.style == "lm":
+        window = lm_input_window(loaded.model.config, max_new_tokens)
+        overhead = len(lm.encode_prompt(loaded, _lm_prompt("", source, target))["input_ids"][0])
+    else:
+        window = input_window(tok, loaded.model.config)
+        prefix = _prefix(loaded, source, target)
+        overhead = tok.num_special_tokens_to_add() + len(tok(prefix, add_special_tokens=False)["input_ids"])
+    return window - overhead - 2
+
+
+def _named(codes) -> tuple[tuple[str, str], ...]:
+    return tuple((_NAMES.get(code, code), code) for code in codes)
+
+
+def _code_for(asked: str, offered: tuple[tuple[str, str], ...], direction: str, model: str) -> str:
+    """A language code from what a user gave: the model's code, its display name, or the ISO code."""
+    wanted = asked.strip().lower()
+    for name, code in offered:
+        if wanted in (code.lower(), name.lower(), _ISO_OF.get(code, "")):
+            return code
+    listed = ", ".join(name if name == code else f"{name} ({code})" for name, code in offered[:30])
+    more = f" and {len(offered) - 30} more" if len(offered) > 30 else ""
+    raise ValueError(f"'{model}' cannot translate {direction} '{asked}'. It translates {direction}: "
+                     f"{listed}{more}.")

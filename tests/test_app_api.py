@@ -1,0 +1,192 @@
+"""The app as scripts see it: every tab's endpoint called with gradio_client, on the tiny models.
+
+The app runs in this process on a free port, with the test session's STUDIO_HOME, so the tiny models
+are pickable by their folder names, exactly as a user would type them.
+"""
+
+from __future__ import annotations
+
+import csv
+import socket
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from pipelines import loading, translation
+
+CONTEXT = ("Miguel de Cervantes was a Spanish writer born in 1547 in Alcala de Henares. "
+           "He wrote Don Quixote, which many call the first modern novel.")
+PUBLIC_ENDPOINTS = {"/answer_question", "/classify_sentiment", "/classify_lines", "/score_csv",
+                    "/summarize", "/translate", "/generate"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client(studio_home, tiny_qa, tiny_classifier, tiny_encoder, tiny_bart, tiny_t5, tiny_lm):
+    import app
+
+    demo = app.build_demo()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    yield Client(demo.local_url, verbose=False)
+    demo.close()
+
+
+def test_building_the_app_loads_no_model(studio_home, tiny_qa, monkeypatch):
+    import app
+
+    loading.CACHE.clear()
+
+    def refuse(spec):
+        raise AssertionError(f"building the app loaded {spec.name}")
+
+    monkeypatch.setattr(loading, "_load_uncached", refuse)
+    demo = app.build_demo()
+    assert loading.CACHE.keys() == []
+    assert {tab.TITLE for tab in app.TABS} == {"Question answering", "Sentiment", "Summarization",
+                                              "Translation", "Text generation"}
+    assert "tiny-qa" in app.header_text()  # a model in the models folder is listed as available
+    demo.close()
+
+
+def test_only_the_task_endpoints_are_public(client):
+    # example loaders, picker refreshes, uploads and language updates are UI helpers, not API
+    assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == PUBLIC_ENDPOINTS
+
+
+def test_answer_question_offsets_slice_the_context(client, tiny_qa):
+    highlighted, table, _, result, took = client.predict(
+        "When was Cervantes born?", CONTEXT, tiny_qa, 3, False, api_name="/answer_question")
+    answers = result["answers"]
+    assert 1 <= len(answers) <= 3 and result["method"] == "extractive" and result["model"] == tiny_qa
+    for answer in answers:
+        assert set(answer) == {"text", "score", "start", "end"}
+        assert CONTEXT[answer["start"]:answer["end"]] == answer["text"]
+    scores = [a["score"] for a in answers]
+    assert scores == sorted(scores, reverse=True)
+    assert [row[1] for row in table["data"]] == [a["text"] for a in answers]
+    marked = [piece["token"] for piece in highlighted if piece["class_or_confidence"]]
+    assert answers[0]["text"] in marked  # the best answer is highlighted in the context
+    assert "".join(piece["token"] for piece in highlighted) == CONTEXT
+    assert took.startswith("Took ") and tiny_qa in took
+
+
+def test_answer_question_by_sentence_ranking(client, tiny_encoder):
+    _, _, _, result, _ = client.predict("Who wrote Don Quixote?", CONTEXT, tiny_encoder, 2, False,
+                                        api_name="/answer_question")
+    assert result["method"] == "sentence-ranking"
+    sentences = {CONTEXT[a["start"]:a["end"]] for a in result["answers"]}
+    assert sentences <= {CONTEXT[:75], CONTEXT[76:]}  # whole sentences of the context
+
+
+def test_classify_sentiment_gives_sorted_label_probabilities(client, tiny_classifier):
+    bars, result, _ = client.predict("This movie was wonderful.", tiny_classifier,
+                                     api_name="/classify_sentiment")
+    labels = result["labels"]
+    assert {item["label"] for item in labels} == {"NEGATIVE", "POSITIVE"}
+    scores = [item["score"] for item in labels]
+    assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1.0, abs=1e-4)
+    assert bars["label"] == labels[0]["label"]  # the bars show the same top label
+
+
+def test_classify_lines_scores_each_line(client, tiny_classifier):
+    table, result, _ = client.predict("I loved it.\n\nDull and boring.\nFunny!", tiny_classifier,
+                                      api_name="/classify_lines")
+    assert [row[0] for row in table["data"]] == ["I loved it.", "Dull and boring.", "Funny!"]
+    assert len(result["results"]) == 3
+
+
+def test_score_csv_returns_a_scored_file(client, tiny_classifier, tmp_path):
+    source = tmp_path / "reviews.csv"
+    with source.open("w", newline="") as f:
+        csv.writer(f).writerows([["id", "review"], [1, "Wonderful film."], [2, "Boring."], [3, "Funny."]])
+    scored, summary, result, _ = client.predict(handle_file(str(source)), "review", tiny_classifier,
+                                                api_name="/score_csv")
+    assert result["rows"] == 3 and result["text_column"] == "review"
+    assert sum(result["label_counts"].values()) == 3
+    with open(scored, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["review"] for r in rows] == ["Wonderful film.", "Boring.", "Funny."]
+    assert "Scored 3 rows" in summary
+
+
+def test_summarize_returns_a_summary(client, tiny_bart):
+    summary, result, took = client.predict(CONTEXT, tiny_bart, 12, 0, 2, False, 1.0, 1.0,
+                                           api_name="/summarize")
+    assert result["summary"] == summary and result["chunks"] >= 1 and result["model"] == tiny_bart
+    assert summary.strip()
+    assert "chunk" in took
+
+
+def test_translate_returns_a_translation(client, tiny_t5):
+    choices = translation.language_choices(tiny_t5)
+    translated, result, _ = client.predict("The cat sat on the mat.", tiny_t5, choices.default_source,
+                                           choices.default_target, api_name="/translate")
+    assert result["translation"] == translated and isinstance(translated, str)
+    assert result["model"] == tiny_t5
+
+
+def test_generate_streams_growing_text(client, tiny_lm):
+    job = client.submit("Call me Ishmael.", tiny_lm, 24, 0.0, 1.0, 0, 1.0, "", "", api_name="/generate")
+    final_text, final_json, _ = job.result()
+    texts = [output[0] for output in job.outputs()]
+    assert len(texts) >= 3  # several updates, not one answer at the end
+    assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:]))
+    assert final_json == {"text": final_text, "model": tiny_lm} and final_text == texts[-1]
+
+
+@pytest.mark.parametrize("question, context, model, expected", [
+    ("", CONTEXT, None, "question is empty"),
+    ("Who?", "x" * 1_000_000, None, "limit is"),
+    ("Who?", CONTEXT, "no-such-model", "no-such-model"),
+    ("Who?", CONTEXT, "/etc", "outside"),
+])
+def test_bad_input_gets_a_message_and_the_app_stays_up(client, tiny_qa, question, context, model, expected):
+    with pytest.raises(AppError, match=expected):
+        client.predict(question, context, model or tiny_qa, 1, False, api_name="/answer_question")
+    *_, result, _ = client.predict("Who wrote Don Quixote?", CONTEXT, tiny_qa, 1, False,
+                                   api_name="/answer_question")
+    assert result["answers"]
+
+
+def test_bad_input_in_a_stream_gets_a_message(client, tiny_lm):
+    with pytest.raises(AppError, match="prompt is empty"):
+        client.submit("  ", tiny_lm, 8, 0.0, 1.0, 0, 1.0, "", "", api_name="/generate").result()
+
+
+# --- handlers on their own, no server ---------------------------------------------------------
+
+def test_context_upload_takes_text_files_only(tmp_path):
+    import gradio as gr
+
+    from ui import qa_tab
+
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Cervantes\nHe was born in 1547.\n", encoding="utf-8")
+    assert qa_tab.read_context_file(str(notes)).startswith("# Cervantes")
+    pdf = tmp_path / "paper.pdf"
+    pdf.write_bytes(b"%PDF-1.4")
+    with pytest.raises(gr.Error, match="not a .txt or .md file"):
+        qa_tab.read_context_file(str(pdf))
+    huge = tmp_path / "huge.txt"
+    huge.write_text("word " * 200_000)
+    with pytest.raises(gr.Error, match="too large|limit"):
+        qa_tab.read_context_file(str(huge))
+
+
+def test_long_contexts_are_shown_as_excerpts_around_the_answers():
+    from pipelines.qa import Answer, QAResult
+    from ui import qa_tab
+
+    context = "filler text. " * 1000 + "The answer is here." + " more filler." * 1000
+    start = context.index("The answer")
+    result = QAResult((Answer("The answer is here.", 0.9, start, start + 19),), "extractive", "m")
+    pieces = qa_tab.highlight(context, result)
+    assert ("The answer is here.", "#1 · 0.90") in pieces
+    shown = "".join(text for text, _ in pieces)
+    assert len(shown) < 2 * qa_tab.CHARS_AROUND_ANSWER + 100 and shown.startswith("… ")

@@ -1,0 +1,160 @@
+"""The app in headless Chromium: each tab run once from one of its examples on the packaged real
+models, with a screenshot per tab in tests/screenshots/ (git-ignored) to look at.
+
+The app runs as `python app.py` in a subprocess, as a user starts it, with an empty STUDIO_HOME so
+the packaged models (SmolLM2, MiniLM) are the defaults. CPU is slow: summaries and generations ask
+for few new tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+# The first SmolLM2 call converts the packaged GGUF file once, then CPU generation is a few tokens/s.
+RUN_TIMEOUT_MS = 240_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited with code {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"the app did not listen on port {port} within {timeout_s} s")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    home = tmp_path_factory.mktemp("browser_studio_home")
+    port = free_port()
+    env = {**os.environ, "STUDIO_HOME": str(home), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    log = (home / "app.log").open("w")
+    process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("needs Debian's chromium (`make test` installs it: apt-get install chromium)")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.set_default_timeout(30_000)
+        page.goto(app_url)
+        page.wait_for_selector("#qa-run")
+        yield page
+        browser.close()
+
+
+def open_tab(page, title: str) -> None:
+    page.get_by_role("tab", name=title, exact=True).click()
+
+
+def click_first_example(page, tab: str, fills: str) -> None:
+    """Click a tab's first example and wait until it has filled the input `fills` (a CSS selector)."""
+    page.locator(f"#{tab}-examples .gallery-item, #{tab}-examples tbody tr").first.click()
+    expect(page.locator(fills)).not_to_have_value("", timeout=30_000)
+
+
+def set_slider(page, elem_id: str, value: int) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    expect(box).to_be_visible()  # inside an accordion that has just been opened
+    box.fill(str(value))
+    box.press("Enter")
+    expect(page.locator(f"#{elem_id} input[type=range]")).to_have_value(str(value))
+
+
+def run_and_wait(page, tab: str) -> None:
+    page.click(f"#{tab}-run")
+    page.wait_for_selector(f"#{tab}-timing :text('Took')", timeout=RUN_TIMEOUT_MS)
+
+
+def screenshot(page, tab: str) -> None:
+    for close in page.locator("[data-testid=toast-close]").all():  # "Loading ..." notes cover the output
+        close.click()
+    page.wait_for_timeout(1_000)  # outputs fade back in from their pending look
+    page.screenshot(path=SCREENSHOTS / f"{tab}.png", full_page=True)
+
+
+def test_question_answering_tab(page):
+    open_tab(page, "Question answering")
+    click_first_example(page, "qa", "#qa-context textarea")
+    run_and_wait(page, "qa")
+    highlights = page.locator("#qa-highlight .token.highlighted")
+    assert highlights.count() >= 1 and highlights.first.inner_text().strip()
+    screenshot(page, "qa")
+
+
+def test_sentiment_tab(page):
+    open_tab(page, "Sentiment")
+    click_first_example(page, "sentiment", "#sentiment-text textarea")
+    run_and_wait(page, "sentiment")
+    assert page.locator("#sentiment-label meter").count() >= 2  # a bar per label
+    assert page.locator("#sentiment-label [data-testid=label-output-value]").inner_text().strip()
+    screenshot(page, "sentiment")
+
+
+def test_summarization_tab(page):
+    open_tab(page, "Summarization")
+    click_first_example(page, "summarization", "#summarization-text textarea")
+    page.get_by_text("Length and decoding").click()
+    set_slider(page, "summarization-max-new-tokens", 40)
+    run_and_wait(page, "summarization")
+    assert len(page.locator("#summarization-summary textarea").input_value().split()) >= 3
+    screenshot(page, "summarization")
+
+
+def test_translation_tab(page):
+    open_tab(page, "Translation")
+    click_first_example(page, "translation", "#translation-text textarea")
+    run_and_wait(page, "translation")
+    source = page.locator("#translation-text textarea").input_value()
+    translated = page.locator("#translation-output textarea").input_value()
+    assert translated.strip() and translated.strip() != source.strip()
+    screenshot(page, "translation")
+
+
+def test_text_generation_tab(page):
+    open_tab(page, "Text generation")
+    click_first_example(page, "generation", "#generation-prompt textarea")
+    page.get_by_text("Sampling", exact=True).click()
+    set_slider(page, "generation-max-new-tokens", 32)
+    run_and_wait(page, "generation")  # 'Took' replaces 'Generating…' when the stream has ended
+    assert len(page.locator("#generation-output textarea").input_value().split()) >= 3
+    screenshot(page, "generation")

@@ -1,0 +1,157 @@
+"""What every tab shares: the model picker, user-facing errors, the loading note, timing, examples.
+
+Handlers stay plain functions of their inputs; the only state they touch is the model cache in
+`pipelines.loading`, which is shared on purpose and bounded.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from pipelines import catalog, loading, settings
+
+EXAMPLES_DIR = settings.REPO_ROOT / "examples"
+
+
+# --- the model picker ---------------------------------------------------------------------------
+
+def model_label(spec: catalog.ModelSpec) -> str:
+    """'✓ name · where' for a model that can run now, '✗ name · what it needs' for one that cannot."""
+    ok, _ = catalog.availability(spec)
+    return f"{'✓' if ok else '✗'} {spec.name} · {_where(spec, ok)}"
+
+
+def _where(spec: catalog.ModelSpec, ok: bool) -> str:
+    if spec.source == "packaged":
+        return "packaged" if ok else "needs its package"
+    if spec.source == "local":
+        return "local folder"
+    if settings.hub_reachable():
+        return "Hub"
+    return "cached from the Hub" if ok else "needs the Hub"
+
+
+def model_choices(task: str) -> list[tuple[str, str]]:
+    return [(model_label(spec), spec.name) for spec in catalog.entries(task)]
+
+
+def default_model(task: str) -> str | None:
+    """The first model of the task that can run now; None leaves the choice to the user."""
+    try:
+        return catalog.default_spec(task).name
+    except ValueError:
+        return None
+
+
+def refresh_models(task: str) -> dict:
+    """New choices for a picker (a model fine-tuned or copied in since the page loaded shows up)."""
+    return gr.update(choices=model_choices(task))
+
+
+def model_picker(task: str, elem_id: str | None = None) -> gr.Dropdown:
+    """A dropdown of the task's catalogue entries that also takes a typed Hub id or folder name."""
+    with gr.Row():
+        picker = gr.Dropdown(
+            model_choices(task), value=default_model(task), label="Model", allow_custom_value=True,
+            info=("✓ runs now, ✗ needs the Hub or a package. Or type a Hub id (org/name) or the name "
+                  f"of a folder under {settings.models_dir()}."),
+            scale=8, elem_id=elem_id)
+        refresh = gr.Button("↻ Refresh list", size="sm", scale=0, min_width=120)
+    refresh.click(functools.partial(refresh_models, task), outputs=picker, api_visibility="private")
+    return picker
+
+
+# --- running a handler --------------------------------------------------------------------------
+
+def shows_errors(handler):
+    """Turn a ValueError from the pipelines (a sentence a user can act on) into a gr.Error message.
+
+    The message appears in the page (and as AppError in gradio_client), the inputs stay as they were,
+    and the app keeps serving. Any other failure is a bug: it is logged with its traceback, and the
+    user still gets a line saying what failed rather than Gradio's bare "Error".
+    Works for plain and for streaming (generator) handlers.
+    """
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)
+        def streaming(*args, **kwargs):
+            try:
+                yield from handler(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as err:
+                raise user_error(err) from err
+        return streaming
+
+    @functools.wraps(handler)
+    def plain(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as err:
+            raise user_error(err) from err
+    return plain
+
+
+def user_error(err: Exception) -> gr.Error:
+    if isinstance(err, ValueError):
+        return gr.Error(str(err), print_exception=False)
+    return gr.Error(f"The model failed on this input ({type(err).__name__}: {err}). Try a shorter "
+                    "text, other settings or another model.", print_exception=True)
+
+
+def announce_loading(task: str, reference: str | None) -> tuple[str, bool]:
+    """The chosen model's name, and whether this call loads it (then the user is told so first).
+
+    Resolving here also reports an unknown or unavailable model before any other work starts.
+    """
+    spec = catalog.resolve(task, reference)
+    if loading.is_loaded(spec):
+        return spec.name, False
+    gr.Info(f"Loading {spec.name}: first use takes a few seconds.")
+    return spec.name, True
+
+
+def timing(started: float, model: str, loaded: bool = False) -> str:
+    """The line shown under each output: how long the call took and which model answered."""
+    elapsed = time.perf_counter() - started
+    note = " (including loading the model)" if loaded else ""
+    return f"Took {elapsed:.2f} s{note} · model: `{model}`"
+
+
+# --- examples -----------------------------------------------------------------------------------
+
+def read_examples(task: str) -> list[dict]:
+    """The examples in examples/<task>.json (a list of objects); none if the file is missing."""
+    path = EXAMPLES_DIR / f"{task}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+
+
+def example_labels(examples: list[dict], text_key: str, limit: int = 70) -> list[str]:
+    """What the examples table shows: an example's title, else the start of its text."""
+    return [_shortened(ex.get("title") or ex.get("label") or ex[text_key], limit) for ex in examples]
+
+
+def _shortened(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def examples_table(rows: list[list], inputs: list, labels: list[str] | None = None,
+                   elem_id: str | None = None) -> gr.Examples | None:
+    """Clickable examples that fill the inputs (UI only: not part of the public API)."""
+    if not rows:
+        return None
+    return gr.Examples(rows, inputs=inputs, example_labels=labels, api_visibility="private",
+                       examples_per_page=8, elem_id=elem_id)
+
+
+def file_path(upload) -> Path:
+    """The local path of an uploaded file, whichever form Gradio handed it in."""
+    return Path(upload if isinstance(upload, str) else upload.name)

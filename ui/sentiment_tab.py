@@ -1,0 +1,106 @@
+"""The Sentiment tab: label probabilities as bars, several lines at once, or a whole CSV file."""
+
+from __future__ import annotations
+
+import time
+
+import gradio as gr
+
+from pipelines import catalog, sentiment
+from ui import common
+
+TASK = "sentiment"
+TITLE = catalog.TASK_TITLES[TASK]
+LINE_HEADERS = ["Text", "Label", "Score"]
+
+
+@common.shows_errors
+def classify(text: str, model: str | None):
+    """One text: its label probabilities."""
+    _, loads = common.announce_loading(TASK, model)
+    started = time.perf_counter()
+    result = sentiment.classify_sentiment(text, model or None)
+    bars = {item.label: item.score for item in result.labels}
+    return bars, result.to_dict(), common.timing(started, result.model, loads)
+
+
+@common.shows_errors
+def classify_lines(lines: str, model: str | None):
+    """Each non-empty line scored on its own, in batches: one table row per line."""
+    _, loads = common.announce_loading(TASK, model)
+    started = time.perf_counter()
+    results = sentiment.classify_lines((lines or "").splitlines(), model or None)
+    rows = [[r.text, r.labels[0].label, round(r.labels[0].score, 4)] for r in results]
+    as_json = {"results": [r.to_dict() for r in results]}
+    return rows, as_json, common.timing(started, results[0].model, loads)
+
+
+@common.shows_errors
+def score_file(upload, text_column: str, model: str | None, progress=gr.Progress()):
+    """A CSV scored in batches; the scored copy is offered back for download."""
+    if upload is None:
+        raise ValueError("Upload a CSV file first.")
+    path = common.file_path(upload)
+    name, loads = common.announce_loading(TASK, model)
+    started = time.perf_counter()
+    table = sentiment.score_csv(path, path.parent, text_column.strip() or None, model or None,
+                                progress=progress_reporter(progress))
+    counts = ", ".join(f"{label} {count:,}" for label, count in table.label_counts.items())
+    summary = f"Scored {table.rows:,} rows of column `{table.text_column}`: {counts}."
+    # the file itself is the first output; a "path" key here would make clients take this for a file
+    as_json = {"scored_file": table.path.name, "rows": table.rows, "text_column": table.text_column,
+               "label_counts": dict(table.label_counts)}
+    return str(table.path), summary, as_json, common.timing(started, name, loads)
+
+
+def progress_reporter(progress: gr.Progress):
+    """Adapt the pipeline's (rows done, rows in all) callback to Gradio's progress bar."""
+    return lambda done, total: progress(done / max(total, 1), desc=f"{done:,} / {total:,} rows")
+
+
+def example_rows(several_lines: bool) -> list[list]:
+    """Single texts for the one-text tab, multi-line texts for the several-lines tab."""
+    return [[ex["text"]] for ex in common.read_examples(TASK) if ("\n" in ex["text"]) == several_lines]
+
+
+def example_files() -> list[list]:
+    path = common.EXAMPLES_DIR / "sentiment.csv"
+    return [[str(path)]] if path.is_file() else []
+
+
+def build() -> gr.Dropdown:
+    picker = common.model_picker(TASK, elem_id="sentiment-model")
+    with gr.Tab("One text"):
+        with gr.Row():
+            with gr.Column():
+                text = gr.Textbox(label="Text", lines=4, elem_id="sentiment-text")
+                run = gr.Button("Classify", variant="primary", elem_id="sentiment-run")
+                common.examples_table(example_rows(False), [text], elem_id="sentiment-examples")
+            bars = gr.Label(label="Sentiment", elem_id="sentiment-label")
+    with gr.Tab("Several lines"):
+        with gr.Row():
+            with gr.Column():
+                lines = gr.Textbox(label="One text per line", lines=8)
+                run_lines = gr.Button("Classify each line", variant="primary")
+                common.examples_table(example_rows(True), [lines])
+            line_table = gr.Dataframe(headers=LINE_HEADERS, label="One result per line",
+                                      interactive=False, wrap=True, column_widths=["68%", "18%", "14%"])
+    with gr.Tab("CSV file"):
+        with gr.Row():
+            with gr.Column():
+                csv_in = gr.File(label="CSV with a text column", file_types=[".csv"])
+                column = gr.Textbox("", label="Text column", placeholder="found automatically if empty")
+                run_csv = gr.Button("Score the file", variant="primary")
+                common.examples_table(example_files(), [csv_in])
+            with gr.Column():
+                csv_out = gr.File(label="Scored CSV (download)")
+                csv_summary = gr.Markdown()
+    took = gr.Markdown(elem_id="sentiment-timing")
+    with gr.Accordion("Result as JSON (what the API returns)", open=False):
+        as_json = gr.JSON(label="Result")
+    gr.on([run.click, text.submit], classify, [text, picker], [bars, as_json, took],
+          api_name="classify_sentiment")
+    run_lines.click(classify_lines, [lines, picker], [line_table, as_json, took], api_name="classify_lines")
+    run_csv.click(score_file, [csv_in, column, picker], [csv_out, csv_summary, as_json, took],
+                  api_name="score_csv")
+    return picker

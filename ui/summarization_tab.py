@@ -1,0 +1,63 @@
+"""The Summarization tab: length and decoding controls; long documents are summarized in chunks."""
+
+from __future__ import annotations
+
+import time
+
+import gradio as gr
+
+from pipelines import catalog, summarization
+from ui import common
+
+TASK = "summarization"
+TITLE = catalog.TASK_TITLES[TASK]
+
+
+@common.shows_errors
+def summarize(text: str, model: str | None, max_new_tokens: float, min_new_tokens: float,
+              num_beams: float, do_sample: bool, temperature: float, top_p: float):
+    """Summarize with the chosen length and decoding settings."""
+    _, loads = common.announce_loading(TASK, model)
+    settings = summarization.SummarySettings(
+        max_new_tokens=int(max_new_tokens), min_new_tokens=int(min_new_tokens), num_beams=int(num_beams),
+        do_sample=bool(do_sample), temperature=float(temperature), top_p=float(top_p))
+    started = time.perf_counter()
+    result = summarization.summarize(text, model or None, settings)
+    chunks = f" · {result.chunks} chunk{'s' if result.chunks != 1 else ''}"
+    return result.summary, result.to_dict(), common.timing(started, result.model, loads) + chunks
+
+
+def example_rows() -> tuple[list[list], list[str]]:
+    examples = common.read_examples(TASK)
+    rows = [[ex["text"]] for ex in examples]
+    labels = common.example_labels(examples, "text")
+    return rows, labels
+
+
+def build() -> gr.Dropdown:
+    picker = common.model_picker(TASK, elem_id="summarization-model")
+    with gr.Row():
+        with gr.Column():
+            text = gr.Textbox(label="Text to summarize", lines=12, max_lines=24,
+                              elem_id="summarization-text")
+            with gr.Accordion("Length and decoding", open=False):
+                with gr.Row():
+                    min_new = gr.Slider(0, 256, value=0, step=1, label="Min new tokens")
+                    max_new = gr.Slider(8, 512, value=128, step=1, label="Max new tokens",
+                                        elem_id="summarization-max-new-tokens")
+                beams = gr.Slider(1, 8, value=4, step=1, label="Beams (beam search when sampling is off)")
+                sample = gr.Checkbox(label="Sample instead of beam search")
+                with gr.Row():
+                    temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
+                    top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p")
+            run = gr.Button("Summarize", variant="primary", elem_id="summarization-run")
+            rows, labels = example_rows()
+            common.examples_table(rows, [text], labels, elem_id="summarization-examples")
+        with gr.Column():
+            summary = gr.Textbox(label="Summary", lines=8, elem_id="summarization-summary")
+            took = gr.Markdown(elem_id="summarization-timing")
+            with gr.Accordion("Result as JSON (what the API returns)", open=False):
+                as_json = gr.JSON(label="Result")
+    run.click(summarize, [text, picker, max_new, min_new, beams, sample, temperature, top_p],
+              [summary, as_json, took], api_name="summarize")
+    return picker

@@ -22,7 +22,8 @@ import torch
 from pipelines import catalog, lm, loading
 from pipelines.inputs import require_range, require_text
 from pipelines.loading import LoadedModel
-from pipelines.text_split import Counter, chunk_text, input_window, lm_input_window, token_counter
+from pipelines.text_split import (Counter, chunk_text, decoder_room, input_window, lm_input_window,
+                                  token_counter)
 
 MAX_ROUNDS = 3  # map-reduce rounds; each shrinks the text by about window / max_new_tokens
 LM_PROMPT = ("Summarize the following text in a few sentences. Write only the summary.\n\n"
@@ -124,6 +125,7 @@ def preprocess(loaded: LoadedModel, chunks: list[str]) -> dict:
 
 def forward(loaded: LoadedModel, inputs: dict, settings: SummarySettings) -> torch.Tensor:
     kwargs = {**checkpoint_summary_params(loaded.model.config), **settings.seq2seq_kwargs()}
+    kwargs["max_new_tokens"] = decoder_room(loaded.model.config, kwargs["max_new_tokens"])
     with torch.inference_mode():
         return loaded.model.generate(**inputs, **kwargs)
 

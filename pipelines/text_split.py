@@ -179,6 +179,15 @@ def input_window(tokenizer, config) -> int:
     return min(sane) if sane else 512
 
 
+def decoder_room(config, max_new_tokens: int) -> int:
+    """`max_new_tokens` capped at what the decoder can address: BART and Marian have learned position
+    tables (a tiny one has 128 rows) and index past them with an error, not a truncation."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if config.is_encoder_decoder and isinstance(positions, int) and positions > 2:
+        return min(max_new_tokens, positions - 2)
+    return max_new_tokens
+
+
 def lm_input_window(config, max_new_tokens: int) -> int:
     """How much prompt a decoder-only LM reads per call, leaving `max_new_tokens` of room to answer."""
     positions = getattr(config, "max_position_embeddings", None) or LM_WINDOW + max_new_tokens

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -26,7 +26,8 @@ from pipelines import catalog, lm, loading
 from pipelines.catalog import ModelSpec
 from pipelines.inputs import require_range, require_text
 from pipelines.loading import LoadedModel
-from pipelines.text_split import fit_pieces, input_window, lm_input_window, split_sentences, token_counter
+from pipelines.text_split import (decoder_room, fit_pieces, input_window, lm_input_window, split_sentences,
+                                  token_counter)
 
 AS_TRAINED = "as-trained"
 # (ISO 639-1 code, English name, NLLB-200 code): display names, and "fr" accepted for "fra_Latn".
@@ -154,7 +155,11 @@ def translate_batches(loaded: LoadedModel, route: Route, texts: list[str], sourc
         batch = order[start:start + batch_size]
         if route.style == "lm":
             prompts = [_lm_prompt(texts[i], source, target) for i in batch]
-            results = lm.complete_batch(loaded, prompts, lm_settings)
+            # A batch runs until its longest answer ends: bound each batch by its longest sentence
+            # (a translation is rarely over twice the source's tokens) so one rambling row cannot
+            # hold the whole batch to max_new_tokens.
+            room = min(max_new_tokens, 2 * max(lengths[i] for i in batch) + 16)
+            results = lm.complete_batch(loaded, prompts, replace(lm_settings, max_new_tokens=room))
         else:
             inputs = preprocess(loaded, route, [texts[i] for i in batch], source, target)
             results = postprocess(loaded, forward(loaded, inputs, num_beams, max_new_tokens))
@@ -184,8 +189,8 @@ def preprocess(loaded: LoadedModel, route: Route, texts: list[str], source: str,
 def forward(loaded: LoadedModel, inputs: dict, num_beams: int, max_new_tokens: int) -> torch.Tensor:
     params = _checkpoint_params(loaded.model.config)
     with torch.inference_mode():
-        return loaded.model.generate(**inputs, **params, num_beams=num_beams, max_new_tokens=max_new_tokens,
-                                     do_sample=False)
+        return loaded.model.generate(**inputs, **params, num_beams=num_beams, do_sample=False,
+                                     max_new_tokens=decoder_room(loaded.model.config, max_new_tokens))
 
 
 def postprocess(loaded: LoadedModel, output_ids: torch.Tensor) -> list[str]:

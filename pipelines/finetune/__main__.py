@@ -1,0 +1,116 @@
+"""Fine-tune a text classifier from the command line, with the same config file the UI writes.
+
+    python -m pipelines.finetune CONFIG.json [--epochs 3 ...]
+    python -m pipelines.finetune --preset rotten-tomatoes [--max-train 4000 --epochs 2 ...]
+    python -m pipelines.finetune --resume RUN_DIR
+
+The run goes to ``$STUDIO_HOME/runs/<run id>/`` and the model, once trained, to ``$STUDIO_HOME/models``
+where every classification picker finds it. Runs wait their turn: one trains at a time per machine.
+The UI starts this same command through `accelerate launch` (runs.start_run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+# Options that override a config value; argparse dest -> FinetuneConfig field.
+OVERRIDES = {"max_train": "max_train_rows", "epochs": "epochs", "batch_size": "batch_size",
+             "max_length": "max_length", "lr": "learning_rate", "mode": "mode", "seed": "seed",
+             "mixed_precision": "mixed_precision", "base_model": "base_model", "name": "name"}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.finetune", description=__doc__.split("\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("config", nargs="?", type=Path, help="a FinetuneConfig JSON file")
+    source.add_argument("--preset", help="a built-in example: rotten-tomatoes")
+    source.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    parser.add_argument("--max-train", type=int, help="at most this many training rows")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--max-length", type=int, help="tokens per text")
+    parser.add_argument("--lr", type=float, help="learning rate")
+    parser.add_argument("--mode", choices=("full", "feature-extraction", "top-k"))
+    parser.add_argument("--mixed-precision", choices=("auto", "no", "bf16", "fp16"))
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--base-model", help="catalogue name, Hub id or models-folder name")
+    parser.add_argument("--name", help="folder name of the registered model")
+    return parser.parse_args(argv)
+
+
+def run_for_args(args: argparse.Namespace):
+    from pipelines.finetune import runs
+    from pipelines.finetune.presets import preset_config
+
+    overrides = {field: getattr(args, dest) for dest, field in OVERRIDES.items() if getattr(args, dest) is not None}
+    if args.resume is not None:
+        if overrides:
+            raise ValueError("A resumed run keeps its own settings; leave out the other options.")
+        run = runs.RunFolder(args.resume.resolve())
+        if not run.config_file.is_file():
+            raise ValueError(f"'{args.resume}' is not a run folder (it has no config.json).")
+        if run.live_state() in ("running", "stopping", "finished"):
+            raise ValueError(f"Run {run.id} is {run.live_state()}; only a stopped or failed run can be resumed.")
+        run.stop_file.unlink(missing_ok=True)
+        return run
+    if args.preset is not None:
+        return runs.create_run(preset_config(args.preset, **overrides))
+    if overrides:
+        from pipelines.finetune.config import FinetuneConfig
+
+        return runs.create_run(FinetuneConfig.from_json(args.config).with_changes(**overrides))
+    return runs.run_for_config_file(args.config)
+
+
+def execute(run, resume: bool) -> int:
+    """Wait for this run's turn in the queue, train, and leave the outcome in the run's status."""
+    from pipelines.finetune import run_queue, runs
+    from pipelines.finetune.train import train
+
+    recorded = run.read_status()  # start_run and resume_run queued it already: keep its place in line
+    queued_at = recorded.get("queued_at") if recorded.get("state") == "queued" else None
+    run.write_status("queued", pid=os.getpid(), queued_at=queued_at or time.time())
+    lock = run_queue.wait_for_turn(run, runs.list_run_folders)
+    if lock is None:
+        run.write_status("stopped", "Stopped while waiting in the queue.")
+        return 0
+    with lock:  # held while training; the operating system releases it if this process dies
+        try:
+            state = train(run, resume=resume)
+        except ValueError as err:  # a problem the user can fix: say it plainly, no traceback
+            run.write_status("failed", str(err))
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        except BaseException as err:
+            run.write_status("failed", f"{type(err).__name__}: {err}. The end of process.log has the details.")
+            raise
+    result = run.result() or {}
+    if state == "finished":
+        print(f"Finished: held-out accuracy {result['finetuned']['accuracy']:.4f} "
+              f"(base {result['base']['accuracy']:.4f}), {result['training_time_s']:.0f} s, "
+              f"{result['samples_per_s']:.0f} samples/s. Model registered as '{result['registered_as']}'.")
+    else:
+        print(f"Stopped. Resume with: python -m pipelines.finetune --resume {run.path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import datasets
+
+    datasets.disable_progress_bars()  # a progress bar per map() would flood process.log
+    try:
+        run = run_for_args(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"Run folder: {run.path}", flush=True)
+    return execute(run, resume=args.resume is not None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""What one fine-tuning run does, as a frozen typed config that round-trips through JSON.
+
+The UI writes this config into a run folder and the trainer reads it back, so a run can be repeated or
+resumed from its folder alone: `python -m pipelines.finetune RUN/config.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+# How much of the pretrained model trains: everything, only the new head, or the head plus the top
+# `top_k_layers` encoder layers (cheaper than full, often nearly as good on small data).
+MODES = ("full", "feature-extraction", "top-k")
+MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
+
+# With the backbone frozen only a freshly initialised head learns, and it needs a far larger step than
+# pretrained weights can take without forgetting; the top-k mode sits between the two.
+DEFAULT_LEARNING_RATES = {"full": 5e-5, "top-k": 1e-4, "feature-extraction": 1e-3}
+
+DEFAULT_BASE_MODEL = "all-MiniLM-L6-v2 (packaged)"  # the real encoder that works offline
+_FOLDER_NAME = re.compile(r"^[A-Za-z0-9][\w.-]{0,120}$")  # the registered model's folder under models/
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    data_file: str  # CSV, TSV, JSON, JSONL or Parquet; a run keeps its own copy under data/
+    text_column: str | None = None  # None: guessed from the file (see data.guess_columns)
+    label_column: str | None = None
+    base_model: str = DEFAULT_BASE_MODEL  # anything catalog.resolve accepts
+    mode: str = "full"
+    top_k_layers: int = 2  # used by mode "top-k" only
+    learning_rate: float | None = None  # None: DEFAULT_LEARNING_RATES[mode]
+    epochs: int = 3
+    batch_size: int = 32
+    max_length: int = 128  # tokens; review-length texts fit, and attention cost grows with its square
+    gradient_accumulation_steps: int = 1
+    warmup_ratio: float = 0.1  # a new random head sends large gradients into the backbone at first
+    weight_decay: float = 0.01
+    mixed_precision: str = "auto"  # auto: bf16 where the CPU or GPU computes it natively, else no
+    seed: int = 42
+    eval_fraction: float = 0.2  # held out, stratified, when the data has no validation split
+    max_eval_rows: int = 1000  # +-1.5 points of accuracy is enough to compare base and fine-tuned
+    max_train_rows: int | None = None  # None: every row not held out
+    logging_steps: int = 10  # reading the loss forces a host sync, so only every N steps
+    name: str | None = None  # registered model folder; None: "<base>-<dataset>-<run id>"
+    dataset_name: str | None = None  # for the model card and the default name; None: file stem
+
+    def __post_init__(self) -> None:
+        _one_of(self.mode, MODES, "mode")
+        _one_of(self.mixed_precision, MIXED_PRECISION, "mixed_precision")
+        for name in ("epochs", "batch_size", "gradient_accumulation_steps", "logging_steps",
+                     "top_k_layers", "max_eval_rows"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}.")
+        if not 8 <= self.max_length <= 8192:
+            raise ValueError(f"max_length must be between 8 and 8192 tokens; got {self.max_length}.")
+        if self.learning_rate is not None and not 0 < self.learning_rate < 1:
+            raise ValueError(f"learning_rate must be between 0 and 1; got {self.learning_rate}.")
+        if not 0 < self.eval_fraction <= 0.5:
+            raise ValueError(f"eval_fraction must be above 0 and at most 0.5; got {self.eval_fraction}.")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1); got {self.warmup_ratio}.")
+        if self.name is not None and not _FOLDER_NAME.match(self.name):
+            raise ValueError(f"name '{self.name}' must be a folder name: letters, digits, '.', '_', '-'.")
+        if self.max_train_rows is not None and self.max_train_rows < 1:
+            raise ValueError(f"max_train_rows must be at least 1; got {self.max_train_rows}.")
+
+    @property
+    def effective_learning_rate(self) -> float:
+        return self.learning_rate if self.learning_rate is not None else DEFAULT_LEARNING_RATES[self.mode]
+
+    @property
+    def effective_dataset_name(self) -> str:
+        return self.dataset_name or Path(self.data_file).name.split(".")[0]
+
+    def with_changes(self, **changes) -> FinetuneConfig:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> FinetuneConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"Unknown setting(s) in the config: {', '.join(unknown)}. "
+                             f"Known settings: {', '.join(sorted(known))}.")
+        if "data_file" not in values:
+            raise ValueError("The config has no data_file: name the CSV, TSV, JSON(L) or Parquet file.")
+        for f in fields(cls):
+            if f.name in values and not _has_type(values[f.name], f.type):
+                raise ValueError(f"Setting '{f.name}' must be {f.type}; got {values[f.name]!r}.")
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, path: Path) -> FinetuneConfig:
+        try:
+            values = json.loads(Path(path).read_text())
+        except OSError as err:
+            raise ValueError(f"Cannot read the config file '{path}': {err.strerror}.") from err
+        except json.JSONDecodeError as err:
+            raise ValueError(f"The config file '{path}' is not valid JSON (line {err.lineno}: "
+                             f"{err.msg}).") from err
+        if not isinstance(values, dict):
+            raise ValueError(f"The config file '{path}' must hold one JSON object of settings.")
+        return cls.from_dict(values)
+
+
+def _has_type(value, annotation: str) -> bool:
+    """Whether a JSON value fits a field annotation such as "int", "float | None" or "str | None"."""
+    allowed = {"int": (int,), "float": (int, float), "str": (str,), "None": (type(None),)}
+    kinds = tuple(t for part in annotation.split("|") for t in allowed[part.strip()])
+    return isinstance(value, kinds) and not isinstance(value, bool)
+
+
+def _one_of(value: str, choices: tuple[str, ...], name: str) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got '{value}'.")

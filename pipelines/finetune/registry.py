@@ -1,0 +1,53 @@
+"""Registering a fine-tuned model where the catalogue finds it: a folder under ``$STUDIO_HOME/models``.
+
+`catalog.local_specs()` lists every model folder there by name, with the note from its studio.json,
+so a registered classifier shows up in the Sentiment picker as soon as the folder appears.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+from pipelines import settings
+from pipelines.finetune.config import FinetuneConfig
+
+
+def model_name(config: FinetuneConfig, run_id: str) -> str:
+    """The folder name to register under: the config's name, else "<base>-<dataset>-<run id>"; a name
+    already taken gets the run id appended rather than replacing another model."""
+    if config.name:
+        name = config.name
+    else:
+        base = re.sub(r"\s*\(.*\)$", "", config.base_model).rstrip("/").split("/")[-1]  # drop "(packaged)"
+        name = f"{_slug(base)}-{_slug(config.effective_dataset_name)}-{run_id}"
+    if (settings.models_dir() / name).exists():
+        name = f"{name}-{run_id}"
+    return name
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "model"
+
+
+def register_model(model_dir: Path, name: str, note: str) -> Path:
+    """Copy a save_pretrained folder into the models folder with its picker note; returns the new folder.
+
+    The copy is assembled beside the run and moved in whole, so a picker refreshing meanwhile never
+    lists a half-copied model.
+    """
+    target = settings.models_dir() / name
+    if target.exists():
+        raise ValueError(f"A model named '{name}' already exists in {settings.models_dir()}; choose another name.")
+    partial = model_dir.with_name(model_dir.name + ".registering")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(model_dir, partial)
+    (partial / "studio.json").write_text(json.dumps({"note": note}, indent=2) + "\n")
+    try:
+        os.replace(partial, target)
+    except OSError:  # runs and models on different file systems
+        shutil.move(str(partial), str(target))
+    return target

@@ -1,0 +1,285 @@
+"""Run folders, and starting, queueing, stopping and listing fine-tuning runs.
+
+A run is a folder under ``$STUDIO_HOME/runs/<run id>/``; everything about it is on disk, so any page,
+browser or restarted app reattaches to it by reading the folder:
+
+    config.json    the FinetuneConfig it runs with (data_file points at data/)
+    data/          a copy of the uploaded file; the upload itself is never touched
+    status.json    {"state", "message", "pid", "queued_at", "updated"}; see RunStatus
+    log.jsonl      one JSON object per line: {"type": "step"|"eval"|"status", ...}
+    checkpoints/   last/: accelerator.save_state, with the step counter; what --resume continues from
+    model/         the final save_pretrained folder with its model card (README.md)
+    result.json    base vs fine-tuned metrics on the same held-out rows, time, samples/s
+    stop           present when a stop was requested; the training loop checks for it between steps
+    process.log    the training process's stdout and stderr
+    launcher.pid   the `accelerate launch` process started by start_run
+
+Training never runs in the web server: `start_run` launches `accelerate launch -m pipelines.finetune`
+as a detached process. One run trains at a time per machine; the others wait in a queue (run_queue.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from pathlib import Path
+
+from pipelines import settings
+from pipelines.finetune import data, run_queue
+from pipelines.finetune.config import FinetuneConfig
+
+STATES = ("queued", "running", "stopping", "finished", "failed", "stopped")
+ACTIVE = ("queued", "running")  # states that need a live process behind them
+LOG_TAIL_LINES = 15
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    state: str  # one of STATES
+    message: str = ""  # why it failed or stopped, or where it stands in the queue
+    position: int | None = None  # queued: how many runs are ahead of this one
+    pid: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    config_file = property(lambda self: self.path / "config.json")
+    data_dir = property(lambda self: self.path / "data")
+    status_file = property(lambda self: self.path / "status.json")
+    log_file = property(lambda self: self.path / "log.jsonl")
+    checkpoint_dir = property(lambda self: self.path / "checkpoints" / "last")
+    model_dir = property(lambda self: self.path / "model")
+    result_file = property(lambda self: self.path / "result.json")
+    stop_file = property(lambda self: self.path / "stop")
+    process_log = property(lambda self: self.path / "process.log")
+    launcher_pid_file = property(lambda self: self.path / "launcher.pid")
+
+    @cached_property
+    def config(self) -> FinetuneConfig:
+        return FinetuneConfig.from_json(self.config_file)
+
+    @property
+    def status(self) -> RunStatus:
+        """The state as the UI should show it: a dead process is 'failed' (with the end of its log),
+        a running one asked to stop is 'stopping', a queued one says how many runs are ahead."""
+        raw, state = self.read_status(), self.live_state()
+        pid = raw.get("pid")
+        if state == "failed" and raw.get("state") in ACTIVE:
+            return RunStatus("failed", "The training process ended unexpectedly. Last lines of its log:\n"
+                             + self.log_tail(), pid=pid)
+        if state == "stopping":
+            return RunStatus("stopping", "Stopping after the current step; the checkpoint is kept.", pid=pid)
+        if state == "queued":
+            ahead = run_queue.runs_ahead(self, list_run_folders())
+            return RunStatus("queued", f"Waiting for {ahead} run(s) to finish first." if ahead else
+                             "Starting.", position=ahead, pid=pid)
+        return RunStatus(state, raw.get("message", ""), pid=pid)
+
+    def live_state(self) -> str:
+        """The recorded state, corrected by what is true now: its process died, or a stop is pending."""
+        raw = self.read_status()
+        state = raw.get("state", "queued")
+        if state in ACTIVE and not self._process_alive(raw):
+            return "failed"
+        if state == "running" and self.stop_requested():
+            return "stopping"
+        return state
+
+    def read_status(self) -> dict:
+        try:
+            return json.loads(self.status_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def write_status(self, state: str, message: str = "", **fields) -> None:
+        """Update status.json in one atomic step (readers never see half a file) and log the change."""
+        values = {**self.read_status(), **fields, "state": state, "message": message, "updated": time.time()}
+        tmp = self.status_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(values))
+        os.replace(tmp, self.status_file)
+        self.append_log({"type": "status", "state": state, "message": message, "time": values["updated"]})
+
+    def append_log(self, entry: dict) -> None:
+        with self.log_file.open("a") as log:  # one write per line, so a reader sees whole lines
+            log.write(json.dumps(entry) + "\n")
+
+    def read_log(self) -> list[dict]:
+        """Every complete line of log.jsonl; a line still being written is left for the next read."""
+        if not self.log_file.is_file():
+            return []
+        lines = self.log_file.read_text().split("\n")[:-1]
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def result(self) -> dict | None:
+        return json.loads(self.result_file.read_text()) if self.result_file.is_file() else None
+
+    def stop_requested(self) -> bool:
+        return self.stop_file.exists()
+
+    @property
+    def has_checkpoint(self) -> bool:
+        return (self.checkpoint_dir / "progress.json").is_file()
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        if not self.process_log.is_file():
+            return "(no process log)"
+        return "\n".join(self.process_log.read_text(errors="replace").splitlines()[-lines:])
+
+    def _process_alive(self, raw: dict) -> bool:
+        pids = [p for p in (raw.get("pid"), _read_int(self.launcher_pid_file)) if p]
+        if not pids:  # created but not launched yet; a minute later nothing will launch it any more
+            return time.time() - raw.get("updated", 0.0) < 60
+        return any(run_queue.process_alive(p) for p in pids)
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def list_run_folders() -> list[RunFolder]:
+    """Every run, newest first (run ids start with their creation time)."""
+    folders = (p for p in settings.runs_dir().iterdir() if (p / "config.json").is_file())
+    return [RunFolder(p) for p in sorted(folders, key=lambda p: p.name, reverse=True)]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One row of the runs table."""
+
+    id: str
+    state: str
+    message: str
+    base_model: str
+    dataset: str
+    mode: str
+    base_accuracy: float | None
+    accuracy: float | None
+    macro_f1: float | None
+    model_name: str | None  # the registered model, as the pickers show it
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def list_runs() -> list[RunSummary]:
+    summaries = []
+    for run in list_run_folders():
+        status, result, config = run.status, run.result() or {}, run.config
+        summaries.append(RunSummary(
+            id=run.id, state=status.state, message=status.message, base_model=config.base_model,
+            dataset=config.effective_dataset_name, mode=config.mode,
+            base_accuracy=result.get("base", {}).get("accuracy"),
+            accuracy=result.get("finetuned", {}).get("accuracy"),
+            macro_f1=result.get("finetuned", {}).get("macro_f1"), model_name=result.get("registered_as")))
+    return summaries
+
+
+def create_run(config: FinetuneConfig) -> RunFolder:
+    """A new run folder holding the config and its own copy of the data file."""
+    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+    run = RunFolder(settings.runs_dir() / run_id)
+    run.path.mkdir(parents=True)
+    copy = data.copy_into(Path(config.data_file), run.data_dir)
+    config.with_changes(data_file=str(copy), dataset_name=config.effective_dataset_name).to_json(run.config_file)
+    run.write_status("queued", queued_at=time.time())
+    return run
+
+
+def run_for_config_file(path: Path) -> RunFolder:
+    """The run a config file belongs to: its own folder when it is a run's config.json (what start_run
+    launches), else a new run for it."""
+    path = Path(path).resolve()
+    if path.name == "config.json" and path.parent.parent == settings.runs_dir():
+        return RunFolder(path.parent)
+    return create_run(FinetuneConfig.from_json(path))
+
+
+def check_config(config: FinetuneConfig) -> data.LabelledData:
+    """Everything that can be checked before training: the data file and the base model."""
+    from pipelines.finetune.model import resolve_base  # imports transformers: only when starting
+
+    labelled = data.load_labelled(Path(config.data_file), config.text_column, config.label_column)
+    resolve_base(config.base_model)
+    return labelled
+
+
+def start_run(config: FinetuneConfig) -> RunFolder:
+    """Validate, create the run folder, and launch training in its own process; returns at once."""
+    check_config(config)
+    run = create_run(config)
+    _launch(run, [str(run.config_file)])
+    return run
+
+
+def resume_run(run: RunFolder) -> RunFolder:
+    """Continue a stopped or failed run from its last checkpoint (or from the start if it has none)."""
+    state = run.status.state
+    if state in ("queued", "running", "stopping"):
+        raise ValueError(f"Run {run.id} is {state}; it can be resumed once it has stopped.")
+    if state == "finished":
+        raise ValueError(f"Run {run.id} has finished; start a new run to train again.")
+    run.stop_file.unlink(missing_ok=True)
+    run.launcher_pid_file.unlink(missing_ok=True)  # the last launcher is dead: it must not mark this one failed
+    run.write_status("queued", queued_at=time.time(), pid=None)
+    _launch(run, ["--resume", str(run.path)])
+    return run
+
+
+def request_stop(run: RunFolder) -> None:
+    """Ask the run to end cleanly: it saves a checkpoint after the current step (or leaves the queue)."""
+    if run.status.state in ACTIVE:
+        run.stop_file.touch()
+
+
+def launch_command(args: list[str]) -> list[str]:
+    """`accelerate launch` of this package with this interpreter; plain python if accelerate is missing."""
+    if importlib.util.find_spec("accelerate") is None:
+        return [sys.executable, "-m", "pipelines.finetune", *args]
+    # One process: one run per machine by default. An accelerate config can scale the same command.
+    return [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--num_processes", "1",
+            "--num_machines", "1", "--dynamo_backend", "no", "-m", "pipelines.finetune", *args]
+
+
+def _launch(run: RunFolder, args: list[str]) -> None:
+    env = dict(os.environ, STUDIO_HOME=str(settings.studio_home()),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(settings.REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    with run.process_log.open("ab") as log:
+        process = subprocess.Popen(launch_command(args), cwd=settings.REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    run.launcher_pid_file.write_text(str(process.pid))
+
+
+def export_zip(run: RunFolder) -> Path:
+    """A zip of the run's final model folder (weights, tokenizer, model card), for download."""
+    if not (run.model_dir / "config.json").is_file():
+        raise ValueError(f"Run {run.id} has no final model yet: it has to finish first.")
+    name = (run.result() or {}).get("registered_as") or run.id
+    target = run.path / f"{name}.zip"
+    if not target.is_file():
+        tmp = target.with_suffix(".partial")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(run.model_dir.rglob("*")):
+                if file.is_file():
+                    archive.write(file, f"{name}/{file.relative_to(run.model_dir)}")
+        os.replace(tmp, target)
+    return target

@@ -1,0 +1,248 @@
+"""The fine-tuning loop, written with Accelerate: one function a run's process calls, `train(run)`.
+
+Read top to bottom: set up (data, model, batches, optimizer, all `accelerator.prepare`d), score the
+base model, train epoch by epoch with an evaluation and a checkpoint after each, then save, describe
+and register the model. Progress goes to the run folder's log.jsonl, which the UI follows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from transformers import get_linear_schedule_with_warmup
+
+from pipelines.finetune import card, registry
+from pipelines.finetune.batching import Batches, make_batches
+from pipelines.finetune.config import FinetuneConfig
+from pipelines.finetune.data import Split, load_labelled, split
+from pipelines.finetune.evaluation import evaluate_model
+from pipelines.finetune.model import (BaseModel, apply_transfer_mode, head_labels, load_for_training,
+                                      parameter_counts, resolve_base)
+from pipelines.finetune.runs import RunFolder
+
+
+def resolve_mixed_precision(choice: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """"auto" becomes bf16 where the hardware computes it natively (faster, same accuracy), else "no":
+    without AVX-512 BF16 or AMX a CPU emulates bf16 and gets slower, not faster."""
+    if choice != "auto":
+        return choice
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    try:
+        flags = set(cpuinfo.read_text().split())
+    except OSError:
+        return "no"  # not Linux: we cannot tell, and emulated bf16 would be the slow choice
+    return "bf16" if flags & {"avx512_bf16", "amx_bf16"} else "no"
+
+
+@dataclass
+class Progress:
+    """Where training stands. It is saved inside every checkpoint (accelerate's
+    `register_for_checkpointing`), so a resumed run continues at the same batch with the same totals."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # epochs completed
+    batches_in_epoch: int = 0  # batches of the current epoch already trained
+    train_time_s: float = 0.0  # time in the training loop itself, without evaluations and checkpoints
+    samples: int = 0
+    base: dict | None = None  # the base model's Evaluation, scored before the first step
+    last: dict | None = None  # the latest epoch's Evaluation
+
+    def state_dict(self) -> dict:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+
+@dataclass
+class Session:
+    """Everything the loop works with, after `accelerator.prepare`."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    batches: Batches
+    split: Split
+    base: BaseModel
+    columns: tuple[str, str]  # (text, label) as found in the file
+    kept_head: bool  # the base classifier's own head (its labels matched), not a new one
+    steps_per_epoch: int  # optimizer steps, on this process's share of the batches
+    total_steps: int
+
+
+def setup(config: FinetuneConfig, accelerator: Accelerator) -> Session:
+    labelled = load_labelled(Path(config.data_file), config.text_column, config.label_column)
+    base = resolve_base(config.base_model)
+    label_names, keep_head = head_labels(base.config, sorted(labelled.label_counts))
+    data = split(labelled, label_names, config.eval_fraction, config.max_eval_rows, config.max_train_rows,
+                 config.seed)
+    model, tokenizer = load_for_training(base, label_names, keep_head)
+    apply_transfer_mode(model, config.mode, config.top_k_layers)
+    batches = make_batches(data, tokenizer, config.max_length, config.batch_size, config.seed)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    # Decay matrices only: decaying biases and LayerNorm gains towards zero only hurts.
+    groups = [{"params": [p for p in trainable if p.ndim >= 2], "weight_decay": config.weight_decay},
+              {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=config.effective_learning_rate)
+    # Counted on the unsharded loader: accelerate steps a prepared scheduler once per process.
+    total_steps = math.ceil(len(batches.train) / config.gradient_accumulation_steps) * config.epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    model, optimizer, train_loader, eval_loader, scheduler = accelerator.prepare(
+        model, optimizer, batches.train, batches.evaluation, scheduler)
+    steps_per_epoch = math.ceil(len(train_loader) / config.gradient_accumulation_steps)
+    return Session(model=model, tokenizer=tokenizer, optimizer=optimizer, scheduler=scheduler,
+                   batches=Batches(train_loader, eval_loader, batches.held_out), split=data, base=base,
+                   columns=(labelled.text_column, labelled.label_column), kept_head=keep_head,
+                   steps_per_epoch=steps_per_epoch,
+                   total_steps=steps_per_epoch * config.epochs)
+
+
+def train(run: RunFolder, resume: bool = False) -> str:
+    """Train the run's config to the end, or until a stop is requested; returns "finished" or "stopped"."""
+    config = run.config
+    accelerator = Accelerator(mixed_precision=resolve_mixed_precision(config.mixed_precision),
+                              gradient_accumulation_steps=config.gradient_accumulation_steps)
+    set_seed(config.seed)  # before the model is built: the new head's initial weights depend on it
+    session = setup(config, accelerator)
+    progress = Progress()
+    accelerator.register_for_checkpointing(progress)
+    if resume and run.has_checkpoint:
+        accelerator.load_state(str(run.checkpoint_dir))
+    if accelerator.is_main_process:
+        run.write_status("running", pid=os.getpid())
+        run.append_log(_start_entry(config, session, accelerator, progress))
+    if progress.base is None:  # "base": the model as training starts, with its new head untrained
+        progress.base = _evaluate(run, session, accelerator, progress, "base")
+    state = _run_epochs(run, config, session, progress, accelerator)
+    if state == "finished":
+        _finish(run, config, session, progress, accelerator)
+    return state
+
+
+def _run_epochs(run: RunFolder, config: FinetuneConfig, session: Session, progress: Progress,
+                accelerator: Accelerator) -> str:
+    model, optimizer, scheduler = session.model, session.optimizer, session.scheduler
+    model.train()
+    for epoch in range(progress.epoch, config.epochs):
+        loader = session.batches.train
+        if progress.batches_in_epoch:  # resumed mid-epoch: the same batch order, minus what was trained
+            loader = accelerator.skip_first_batches(loader, progress.batches_in_epoch)
+        loader.set_epoch(epoch)  # the sampler's order depends on (seed, epoch) only
+        clock, loss_sum, loss_batches = time.perf_counter(), torch.zeros((), device=accelerator.device), 0
+        for batch in loader:
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            loss_sum += loss.detach()  # stays on the device: no host sync per step
+            loss_batches += 1
+            progress.batches_in_epoch += 1
+            progress.samples += batch["labels"].shape[0] * accelerator.num_processes
+            if not accelerator.sync_gradients:
+                continue
+            progress.step += 1
+            if progress.step % config.logging_steps == 0 and accelerator.is_main_process:
+                elapsed = progress.train_time_s + time.perf_counter() - clock
+                run.append_log(_step_entry(session, progress, loss_sum.item() / loss_batches, elapsed))
+                loss_sum.zero_()
+                loss_batches = 0
+            if run.stop_requested():
+                progress.train_time_s += time.perf_counter() - clock
+                _save_checkpoint(run, accelerator, progress)
+                if accelerator.is_main_process:
+                    run.write_status("stopped", f"Stopped at step {progress.step}; resume continues from there.")
+                return "stopped"
+        progress.train_time_s += time.perf_counter() - clock
+        progress.epoch, progress.batches_in_epoch = epoch + 1, 0
+        progress.last = _evaluate(run, session, accelerator, progress, "finetuned")
+        _save_checkpoint(run, accelerator, progress)
+    return "finished"
+
+
+def _start_entry(config: FinetuneConfig, session: Session, accelerator: Accelerator, progress: Progress) -> dict:
+    trainable, total = parameter_counts(accelerator.unwrap_model(session.model))
+    return {"type": "start", "resumed_at_step": progress.step, "total_steps": session.total_steps,
+            "epochs": config.epochs, "train_rows": len(session.split.train),
+            "held_out_rows": len(session.split.held_out), "labels": list(session.split.label_names),
+            "mixed_precision": accelerator.mixed_precision, "trainable_parameters": trainable,
+            "total_parameters": total, "time": time.time()}
+
+
+def _step_entry(session: Session, progress: Progress, loss: float, elapsed: float) -> dict:
+    return {"type": "step", "step": progress.step, "total_steps": session.total_steps,
+            "epoch": round(progress.step / session.steps_per_epoch, 3), "loss": round(loss, 5),
+            "lr": session.scheduler.get_last_lr()[0], "elapsed_s": round(elapsed, 2),
+            "samples_per_s": round(progress.samples / max(elapsed, 1e-9), 1)}
+
+
+def _evaluate(run: RunFolder, session: Session, accelerator: Accelerator, progress: Progress, which: str) -> dict:
+    evaluation = evaluate_model(session.model, session.batches.evaluation, accelerator, session.batches.held_out,
+                                session.split.label_names)
+    if accelerator.is_main_process:
+        run.append_log({"type": "eval", "model": which, "epoch": progress.epoch, "step": progress.step,
+                        "accuracy": evaluation.accuracy, "f1": evaluation.macro_f1})
+    return evaluation.to_dict()
+
+
+def _save_checkpoint(run: RunFolder, accelerator: Accelerator, progress: Progress) -> None:
+    """Write the checkpoint beside the last one and swap it in, so a crash mid-save loses nothing."""
+    partial = run.checkpoint_dir.with_name("last.partial")
+    if accelerator.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)
+    accelerator.save_state(str(partial))  # model, optimizer, scheduler, RNG states, and Progress
+    if accelerator.is_main_process:
+        marker = {"step": progress.step, "epoch": progress.epoch, "saved_at": time.time()}
+        (partial / "progress.json").write_text(json.dumps(marker))  # written last: marks it complete
+        shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
+        os.replace(partial, run.checkpoint_dir)
+    accelerator.wait_for_everyone()
+
+
+def _finish(run: RunFolder, config: FinetuneConfig, session: Session, progress: Progress,
+            accelerator: Accelerator) -> None:
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return
+    model = accelerator.unwrap_model(session.model)
+    model.save_pretrained(run.model_dir, save_function=accelerator.save)
+    session.tokenizer.save_pretrained(run.model_dir)
+    result = _result(run, config, session, progress, accelerator)
+    card.write_model_card(run.model_dir, config, result)
+    registry.register_model(run.model_dir, result["registered_as"], card.picker_note(config, result))
+    tmp = run.result_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, run.result_file)
+    # A finished run is not resumed, and its checkpoint (optimizer state included) is three times the model.
+    shutil.rmtree(run.checkpoint_dir.parent, ignore_errors=True)
+    run.write_status("finished", f"Held-out accuracy {result['finetuned']['accuracy']:.3f} "
+                                 f"(base {result['base']['accuracy']:.3f}).")
+
+
+def _result(run: RunFolder, config: FinetuneConfig, session: Session, progress: Progress,
+            accelerator: Accelerator) -> dict:
+    trainable, total = parameter_counts(accelerator.unwrap_model(session.model))
+    return {
+        "run_id": run.id, "base_model": config.base_model, "dataset": config.effective_dataset_name,
+        "labels": list(session.split.label_names), "text_column": session.columns[0],
+        "label_column": session.columns[1], "train_rows": len(session.split.train),
+        "held_out_rows": len(session.split.held_out), "mode": config.mode,
+        "mixed_precision": accelerator.mixed_precision, "trainable_parameters": trainable,
+        "total_parameters": total, "steps": progress.step, "epochs": progress.epoch, "seed": config.seed,
+        "training_time_s": round(progress.train_time_s, 2),
+        "samples_per_s": round(progress.samples / max(progress.train_time_s, 1e-9), 1),
+        "base_head": "kept" if session.kept_head else "new", "base": progress.base, "finetuned": progress.last,
+        "registered_as": registry.model_name(config, run.id), "model_dir": str(run.model_dir),
+    }

@@ -1,0 +1,211 @@
+"""Sentiment: result shape, batching, the LM route and CSV scoring on tiny models; SmolLM2 (slow)."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pandas as pd
+import pytest
+
+from pipelines import catalog, lm, loading, sentiment
+from pipelines.sentiment import classify_lines, classify_sentiment, guess_text_column, score_csv
+from tests import tiny_models
+
+LABELS = ("sad", "meh", "glad")  # not NEGATIVE/POSITIVE: the names must come from the config
+TEXTS = [
+    "This movie was wonderful, moving and funny.",
+    "That film was dull and boring.",
+    "The cat sat on the mat.",
+    "Who wrote the book?",
+    "Call me Ishmael. Some years ago, never mind how long precisely, I went to sea.",
+    "sea",
+    "The whale is large and the sea is deep. The ship sailed from Nantucket.",
+]
+
+
+@pytest.fixture(scope="module")
+def sharp_classifier(studio_home):
+    """Three labels, and weights large enough that different texts get clearly different scores."""
+    folder = studio_home / "models" / "sharp-classifier"
+    if not folder.exists():
+        tiny_models.build_classifier(folder, labels=LABELS, initializer_range=0.2)
+    return folder.name
+
+
+def scores(result) -> dict[str, float]:
+    return {s.label: s.score for s in result.labels}
+
+
+def test_result_has_every_config_label_sorted_summing_to_one(sharp_classifier):
+    result = classify_sentiment("  This movie was wonderful.  ", sharp_classifier)
+    values = [s.score for s in result.labels]
+    assert sorted(s.label for s in result.labels) == sorted(LABELS)
+    assert values == sorted(values, reverse=True)
+    assert sum(values) == pytest.approx(1.0, abs=1e-6)
+    assert result.text == "This movie was wonderful."
+    assert result.to_dict() == {"labels": [{"label": s.label, "score": s.score} for s in result.labels],
+                                "model": sharp_classifier}
+
+
+def test_default_two_label_classifier_keeps_its_names(tiny_classifier):
+    result = classify_sentiment("dull and boring", tiny_classifier)
+    assert {s.label for s in result.labels} == {"NEGATIVE", "POSITIVE"}
+
+
+def test_batches_give_each_text_its_own_result(sharp_classifier):
+    texts = TEXTS * 2
+    random.Random(0).shuffle(texts)
+    batched = classify_lines(texts, sharp_classifier, batch_size=3)  # several batches of mixed lengths
+    alone = {t: scores(classify_sentiment(t, sharp_classifier)) for t in TEXTS}
+    assert [r.text for r in batched] == texts
+    for result in batched:
+        expected = alone[result.text]
+        assert scores(result) == pytest.approx(expected, abs=1e-5)
+    # The texts really score differently, so a mix-up of results could not go unnoticed.
+    top = [max(s.values()) for s in alone.values()]
+    assert max(top) - min(top) > 0.05
+
+
+def test_classify_lines_drops_empty_lines_and_checks_the_count(sharp_classifier):
+    results = classify_lines(["", "  The cat sat on the mat.", "   ", "sea\n"], sharp_classifier)
+    assert [r.text for r in results] == ["The cat sat on the mat.", "sea"]
+    with pytest.raises(ValueError, match="no text"):
+        classify_lines(["", "  "], sharp_classifier)
+    with pytest.raises(ValueError, match="CSV"):
+        classify_lines(["a line"] * (sentiment.MAX_LINES + 1), sharp_classifier)
+    with pytest.raises(ValueError, match="empty"):
+        classify_sentiment("   ", sharp_classifier)
+
+
+def test_language_model_gives_positive_and_negative(tiny_lm):
+    result = classify_sentiment("This movie was wonderful", tiny_lm)
+    assert sorted(s.label for s in result.labels) == ["negative", "positive"]
+    assert sum(s.score for s in result.labels) == pytest.approx(1.0, abs=1e-6)
+    assert result.labels[0].score >= result.labels[1].score
+    assert result.model == tiny_lm
+
+
+def test_language_model_batches_give_each_text_its_own_result(tiny_lm):
+    texts = TEXTS[:4]
+    batched = classify_lines(texts[::-1], tiny_lm, batch_size=3)
+    for result in batched:
+        assert scores(result) == pytest.approx(scores(classify_sentiment(result.text, tiny_lm)), abs=1e-5)
+
+
+def test_batched_label_scores_match_one_prompt_at_a_time(tiny_lm):
+    loaded = loading.load(catalog.resolve("sentiment", tiny_lm))
+    labels = ["sea", "film", "the"]  # one token each: the batched path proper, not its fallback
+    assert all(len(loaded.tokenizer(label, add_special_tokens=False)["input_ids"]) == 1 for label in labels)
+    prompts = ["The whale is large", TEXTS[4], "sea"]  # different lengths: left padding in play
+    batched = lm.label_probabilities_batch(loaded, prompts, labels)
+    alone = [lm.label_probabilities(loaded, prompt, labels) for prompt in prompts]
+    assert batched == [pytest.approx(row, abs=1e-5) for row in alone]
+    assert max(abs(a[0] - b[0]) for a, b in zip(alone, alone[1:])) > 1e-3  # prompts really differ
+
+
+# --- CSV files ---------------------------------------------------------------------------------------
+
+def write_csv(path, text: str, encoding: str = "utf-8"):
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_score_csv_writes_a_new_scored_file(sharp_classifier, tmp_path):
+    source = write_csv(tmp_path / "reviews.csv",
+                       'id,review,stars\n1,"This movie was wonderful, moving and funny.",5\n2,,3\n'
+                       '3,That film was dull and boring.,1\n4,   ,2\n5,Call me Ishmael.,4\n')
+    before, mtime = source.read_bytes(), os.stat(source).st_mtime_ns
+    seen = []
+    table = score_csv(source, tmp_path / "out", model=sharp_classifier, batch_size=2,
+                      progress=lambda done, total: seen.append((done, total)))
+
+    assert source.read_bytes() == before and os.stat(source).st_mtime_ns == mtime
+    assert table.path.parent == tmp_path / "out" and table.path.is_file()
+    assert table.rows == 5 and table.text_column == "review"
+    out = pd.read_csv(table.path, dtype={"review": str}, keep_default_na=False)
+    assert list(out.columns) == ["id", "review", "stars", "label", "score"] + [f"p_{l}" for l in LABELS]
+    assert list(out["id"]) == [1, 2, 3, 4, 5]
+    blank = out["review"].str.strip() == ""
+    assert list(blank) == [False, True, False, True, False]
+    assert (out.loc[blank, ["label", "score", "p_sad"]] == "").all().all()  # kept, with empty scores
+    filled = out.loc[~blank]
+    probs = filled[[f"p_{l}" for l in LABELS]].astype(float)
+    assert probs.sum(axis=1).tolist() == pytest.approx([1.0] * 3, abs=1e-6)
+    assert filled["score"].astype(float).tolist() == pytest.approx(probs.max(axis=1).tolist())
+    assert filled["label"].tolist() == [c.removeprefix("p_") for c in probs.idxmax(axis=1)]
+    direct = classify_lines(filled["review"].tolist(), sharp_classifier)
+    assert probs.to_dict("records") == [pytest.approx({f"p_{k}": v for k, v in scores(r).items()}, abs=1e-6)
+                                        for r in direct]
+    assert table.label_counts == {l: filled["label"].tolist().count(l) for l in LABELS}
+    assert seen[-1] == (3, 3)
+
+    again = score_csv(source, tmp_path / "out", model=sharp_classifier)
+    assert again.path != table.path and table.path.is_file()  # a new name each time
+
+
+def test_score_csv_never_overwrites_the_users_columns(sharp_classifier, tmp_path):
+    source = write_csv(tmp_path / "labelled.csv", "text;label\nThe cat sat on the mat.;pos\nsea;neg\n")
+    table = score_csv(source, tmp_path, model=sharp_classifier)  # ';' separated, written beside the input
+    out = pd.read_csv(table.path)
+    assert list(out["label"]) == ["pos", "neg"]
+    assert set(out["predicted_label"]) <= set(LABELS)
+    assert table.text_column == "text"
+
+
+def test_score_csv_reads_windows_encoded_files(sharp_classifier, tmp_path):
+    source = write_csv(tmp_path / "excel.csv", "comment,n\nCafé crème was dull,1\n", encoding="cp1252")
+    table = score_csv(source, tmp_path / "out", model=sharp_classifier)
+    assert pd.read_csv(table.path)["comment"].tolist() == ["Café crème was dull"]
+
+
+@pytest.mark.parametrize("content, column, message", [
+    (b"", None, "could not be read"),
+    (b"text,label\n", None, "no rows"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", None, "not a text file"),
+    (b'a,b\n1,2\n3,4,5,6\n', None, "could not be read"),
+    (b"text,label\nhello there,1\n", "review", "no column 'review'"),
+    (b"id,score\n1,2\n3,4\n", None, "No column looks like text"),
+    (b"id,text\n1,\n2,  \n", "text", "empty in every row"),
+])
+def test_score_csv_rejects_bad_files_with_a_reason(sharp_classifier, tmp_path, content, column, message):
+    source = tmp_path / "bad.csv"
+    source.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        score_csv(source, tmp_path / "out", text_column=column, model=sharp_classifier)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_score_csv_refuses_missing_and_oversized_files(sharp_classifier, tmp_path):
+    with pytest.raises(ValueError, match="Could not open"):
+        score_csv(tmp_path / "nowhere.csv", tmp_path, model=sharp_classifier)
+    big = tmp_path / "big.csv"
+    big.write_text("text\n" + "a review\n" * (sentiment.MAX_CSV_ROWS + 1))
+    with pytest.raises(ValueError, match="split it"):
+        score_csv(big, tmp_path, model=sharp_classifier)
+
+
+def test_guess_text_column_picks_the_free_text():
+    columns = ["id", "title", "review", "label"]
+    rows = [{"id": "1", "title": "Jaws", "review": "A shark, a town, and a summer of fear.", "label": "pos"},
+            {"id": "2", "title": "Cats", "review": "", "label": "neg"},
+            {"id": "3", "title": "Heat", "review": "Long but gripping.", "label": "pos"}]
+    assert guess_text_column(columns, rows) == "review"
+    assert guess_text_column(columns, [list(r.values()) for r in rows]) == "review"  # rows as lists
+    # Without text to look at, a usual name still decides; numbers never count as text.
+    assert guess_text_column(["n", "sentence"], [{"n": "12", "sentence": ""}]) == "sentence"
+    with pytest.raises(ValueError, match="No column looks like text"):
+        guess_text_column(["a", "b"], [["1", "2.5"], ["3", "-4"]])
+
+
+# --- the packaged SmolLM2 ----------------------------------------------------------------------------
+
+SMOL = "SmolLM2-135M-Instruct (packaged)"
+
+
+@pytest.mark.slow
+def test_smollm2_tells_positive_from_negative():
+    good, bad = classify_lines(["I loved this film, it was wonderful",
+                                "I hated this film, it was a boring waste of time"], SMOL)
+    assert scores(good)["positive"] > scores(good)["negative"]
+    assert scores(bad)["negative"] > scores(bad)["positive"]

@@ -188,3 +188,32 @@ def label_probabilities(lm: LoadedModel, prompt: str, labels: list[str],
         targets = torch.tensor(ids, device=prefix.device)
         scores.append(logprobs[i, positions, targets].sum())
     return torch.softmax(torch.stack(scores), dim=0).tolist()
+
+
+def label_probabilities_batch(lm: LoadedModel, prompts: list[str], labels: list[str],
+                              system: str | None = None) -> list[list[float]]:
+    """`label_probabilities` for several prompts, in prompt order.
+
+    When every label is one token (the usual case: "positive", "negative"), one left-padded forward
+    pass over the prompts alone scores them all, keeping only the last position's logits: half the
+    work of writing each label out, and no (prompts, length, vocabulary) tensor in memory. Labels of
+    several tokens go through `label_probabilities` prompt by prompt.
+    """
+    label_ids = [lm.tokenizer(label, add_special_tokens=False)["input_ids"] for label in labels]
+    if any(len(ids) != 1 for ids in label_ids):
+        return [label_probabilities(lm, prompt, labels, system) for prompt in prompts]
+    rows = [encode_prompt(lm, prompt, system)["input_ids"][0] for prompt in prompts]
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), lm.tokenizer.pad_token_id or 0, device=lm.device)
+    attention = torch.zeros_like(input_ids)
+    for i, row in enumerate(rows):  # left padding: every prompt's next token is read at the last position
+        input_ids[i, width - len(row):] = row
+        attention[i, width - len(row):] = 1
+    # Positions count from each prompt's first real token, as if it were alone (what generate does too).
+    kwargs = dict(position_ids=(attention.cumsum(-1) - 1).clamp(min=0))
+    if lm.model._supports_logits_to_keep():
+        kwargs["logits_to_keep"] = 1
+    with torch.inference_mode():
+        logits = lm.model(input_ids=input_ids, attention_mask=attention, **kwargs).logits[:, -1].float()
+    scores = torch.log_softmax(logits, dim=-1)[:, [ids[0] for ids in label_ids]]
+    return torch.softmax(scores, dim=-1).tolist()

@@ -8,6 +8,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the tests may wait on
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # keep test logs readable
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# Exact float32 everywhere: on a CPU with fast bf16 "auto" would switch inference to bf16, and the
+# comparisons with transformers 4.57 hold to 1e-5. The precision tests set it explicitly.
+os.environ.setdefault("STUDIO_PRECISION", "float32")
 
 import pytest  # noqa: E402
 

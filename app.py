@@ -12,11 +12,11 @@ import functools
 import gradio as gr
 
 from pipelines import catalog, settings
-from ui import common, generation_tab, qa_tab, sentiment_tab, summarization_tab, translation_tab
+from ui import common, finetune_tab, generation_tab, qa_tab, sentiment_tab, summarization_tab, translation_tab
 
-# The tabs, in order. Each module has TASK, TITLE and build() -> its model picker (or None).
-# The fine-tune tab joins this list when it exists.
-TABS = (qa_tab, sentiment_tab, summarization_tab, translation_tab, generation_tab)
+# The tabs, in order. Each module has TASK, TITLE and build() -> its model picker (or None); a tab whose
+# picker is not a task's model list (Fine-tune: base checkpoints) also has refresh_picker().
+TABS = (qa_tab, sentiment_tab, summarization_tab, translation_tab, generation_tab, finetune_tab)
 
 # Two requests run at once: a long generation does not block a quick classification, and more would
 # only split the same CPU cores between them. Further requests wait in the queue.
@@ -44,9 +44,13 @@ def header_text() -> str:
             "Available now: " + (models or "none; run the README's setup command.") + "")
 
 
-def refresh_page(tasks: tuple[str, ...]) -> tuple:
+def refresh_page(refreshers: tuple) -> tuple:
     """On each page load: the header and every picker reflect the models on disk now."""
-    return (header_text(), *(common.refresh_models(task) for task in tasks))
+    return (header_text(), *(refresh() for refresh in refreshers))
+
+
+def picker_refresher(tab):
+    return getattr(tab, "refresh_picker", None) or functools.partial(common.refresh_models, tab.TASK)
 
 
 def build_demo(tabs=TABS) -> gr.Blocks:
@@ -59,8 +63,8 @@ def build_demo(tabs=TABS) -> gr.Blocks:
             with gr.Tab(tab.TITLE, id=tab.TASK, elem_id=f"tab-{tab.TASK}"):
                 picker = tab.build()
             if picker is not None:
-                pickers[tab.TASK] = picker
-        demo.load(functools.partial(refresh_page, tuple(pickers)), outputs=[header, *pickers.values()],
+                pickers[picker] = picker_refresher(tab)
+        demo.load(functools.partial(refresh_page, tuple(pickers.values())), outputs=[header, *pickers],
                   api_visibility="private")
     demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT)
     return demo

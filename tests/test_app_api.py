@@ -18,7 +18,7 @@ from pipelines import loading, translation
 CONTEXT = ("Miguel de Cervantes was a Spanish writer born in 1547 in Alcala de Henares. "
            "He wrote Don Quixote, which many call the first modern novel.")
 PUBLIC_ENDPOINTS = {"/answer_question", "/classify_sentiment", "/classify_lines", "/score_csv",
-                    "/summarize", "/translate", "/generate"}
+                    "/summarize", "/translate", "/generate", "/start_finetune", "/finetune_status"}
 
 
 def free_port() -> int:
@@ -49,7 +49,7 @@ def test_building_the_app_loads_no_model(studio_home, tiny_qa, monkeypatch):
     demo = app.build_demo()
     assert loading.CACHE.keys() == []
     assert {tab.TITLE for tab in app.TABS} == {"Question answering", "Sentiment", "Summarization",
-                                              "Translation", "Text generation"}
+                                              "Translation", "Text generation", "Fine-tune"}
     assert "tiny-qa" in app.header_text()  # a model in the models folder is listed as available
     demo.close()
 

@@ -1,0 +1,144 @@
+"""The Fine-tune tab in headless Chromium: upload a CSV, map its columns, train a tiny encoder, watch the
+loss plot, reload the page mid-run and find the run again, then see base vs fine-tuned.
+
+The app runs as `python app.py` in a subprocess with a STUDIO_HOME of its own holding a tiny encoder,
+so training (an `accelerate launch` process of its own) takes seconds. Screenshots go to
+tests/screenshots/finetune_*.png (git-ignored) to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests import tiny_models
+from tests.test_browser import CHROMIUM_ARGS, REPO_ROOT, SCREENSHOTS, free_port, wait_for_port
+from tests.test_finetune_tab import write_keywords_csv
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+TRAIN_TIMEOUT_MS = 300_000
+# A tiny encoder trains a 60-row epoch in a fraction of a second: this many epochs (6 steps each) keep
+# it training for tens of seconds, time enough to reload the page mid-run.
+EPOCHS = 200
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    home = tmp_path_factory.mktemp("browser_finetune_home")
+    tiny_models.build_encoder(home / "models" / "tiny-encoder")
+    port = free_port()
+    env = {**os.environ, "STUDIO_HOME": str(home), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "OMP_NUM_THREADS": "1"}
+    log = (home / "app.log").open("w")
+    process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("needs Debian's chromium (`make test` installs it: apt-get install chromium)")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.set_default_timeout(30_000)
+        page.goto(app_url)
+        open_finetune_tab(page)
+        yield page
+        browser.close()
+
+
+def open_finetune_tab(page) -> None:
+    page.get_by_role("tab", name="Fine-tune", exact=True).click()
+    page.wait_for_selector("#finetune-train")
+
+
+def fill_number(page, elem_id: str, value) -> None:
+    box = page.locator(f"#{elem_id} input")
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def pick(page, elem_id: str, option: str) -> None:
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def screenshot(page, name: str) -> None:
+    for close in page.locator("[data-testid=toast-close]").all():
+        close.click()
+    page.wait_for_timeout(1_000)
+    page.screenshot(path=SCREENSHOTS / f"finetune_{name}.png", full_page=True)
+
+
+def test_upload_map_and_preview(page, tmp_path):
+    upload = write_keywords_csv(tmp_path / "reviews.csv")
+    page.locator("#finetune-file input[type=file]").set_input_files(str(upload))
+    expect(page.locator("#finetune-summary")).to_contain_text("60 rows", timeout=60_000)
+    expect(page.locator("#finetune-preview")).to_contain_text("the film was")
+    expect(page.locator("#finetune-text-column input")).to_have_value("review")
+    pick(page, "finetune-label-column", "id")  # a wrong choice gets the backend's message
+    expect(page.get_by_text("not a label column").first).to_be_visible()
+    pick(page, "finetune-label-column", "sentiment")
+    expect(page.locator("#finetune-counts")).to_contain_text("positive")
+    expect(page.locator("#finetune-counts")).to_contain_text("30")
+    screenshot(page, "data")
+
+
+def test_train_reload_mid_run_and_see_results(page):
+    base = page.locator("#finetune-base input")
+    base.fill("tiny-encoder")
+    base.press("Enter")
+    fill_number(page, "finetune-lr", 0.003)  # a random tiny BERT learns the keyword with a large step
+    fill_number(page, "finetune-epochs", EPOCHS)
+    fill_number(page, "finetune-batch", 8)
+    fill_number(page, "finetune-max-length", 32)
+    page.get_by_text("More settings").click()
+    fill_number(page, "finetune-logging-steps", 1)
+    page.click("#finetune-train")
+
+    run_box = page.locator("#finetune-run-id textarea")
+    expect(run_box).not_to_have_value("", timeout=60_000)
+    run_id = run_box.input_value()
+    total = EPOCHS * 6
+    expect(page.locator("#finetune-progress")).to_contain_text(re.compile(rf"step [1-9]\d* / {total}"),
+                                                               timeout=TRAIN_TIMEOUT_MS)
+    expect(page.locator("#finetune-status")).to_contain_text("Training")
+    expect(page.locator("#finetune-loss-plot canvas, #finetune-loss-plot svg").first).to_be_visible()
+    expect(page.locator("#finetune-comparison")).to_contain_text("accuracy")  # base scores, before the end
+    screenshot(page, "running")
+
+    page.reload()
+    open_finetune_tab(page)
+    expect(run_box).to_have_value(run_id)  # this browser's watched run, from localStorage
+    expect(page.locator("#finetune-status")).to_contain_text(run_id)
+    expect(page.locator("#finetune-status")).to_contain_text("Training")  # still mid-run
+    expect(page.locator("#finetune-progress")).to_contain_text(re.compile(rf"step [1-9]\d* / {total}"))
+    expect(page.locator("#finetune-runs")).to_contain_text(run_id)
+    screenshot(page, "reloaded")
+
+    expect(page.locator("#finetune-status")).to_contain_text("Finished", timeout=TRAIN_TIMEOUT_MS)
+    comparison = page.locator("#finetune-comparison")
+    expect(comparison).to_contain_text("recall · positive")
+    expect(page.locator("#finetune-confusion-base")).to_contain_text("negative")
+    expect(page.locator("#finetune-confusion-tuned")).to_contain_text("positive")
+    expect(page.locator("#finetune-download")).to_be_visible()
+    expect(page.locator("#finetune-note")).to_contain_text("Sentiment")
+    expect(page.locator("#finetune-progress")).to_contain_text(f"step {total} / {total}")
+    screenshot(page, "finished")

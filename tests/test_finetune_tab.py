@@ -1,0 +1,224 @@
+"""The Fine-tune tab through its handlers and its two public endpoints, on a tiny encoder.
+
+The app runs in this process with a STUDIO_HOME of this module's own (the models it registers must not
+become other tests' defaults); training runs in `accelerate launch` processes, as from the browser.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import socket
+import time
+
+import gradio as gr
+import pandas as pd
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from pipelines import catalog
+from tests import tiny_models
+
+POSITIVE, NEGATIVE = ("wonderful", "moving", "funny"), ("dull", "boring")  # words the tiny tokenizer knows
+
+
+def write_keywords_csv(path, n=60):
+    """A learnable task for a random tiny BERT: the label follows one keyword."""
+    rng = random.Random(0)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "review", "sentiment"])
+        for i in range(n):
+            positive = i % 2 == 0
+            word = rng.choice(POSITIVE if positive else NEGATIVE)
+            writer.writerow([i, f"the film was {word} and the cat sat", "positive" if positive else "negative"])
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("finetune_tab_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STUDIO_HOME", str(home))
+        patch.setenv("OMP_NUM_THREADS", "1")  # the launched trainers inherit it: 2 shared cores here
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        tiny_models.build_encoder(home / "models" / "tiny-encoder")
+        yield home
+
+
+@pytest.fixture(scope="module")
+def reviews_csv(tmp_path_factory):
+    return write_keywords_csv(tmp_path_factory.mktemp("upload") / "reviews.csv")
+
+
+@pytest.fixture(scope="module")
+def client(home):
+    import app
+
+    demo = app.build_demo()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    yield Client(demo.local_url, verbose=False)
+    demo.close()
+
+
+EPOCHS, STEPS_PER_EPOCH = 15, 6  # 48 training rows in batches of 8; a random tiny BERT needs ~50 steps
+
+
+def settings(upload, epochs=EPOCHS, name="", logging_steps=1):
+    """/start_finetune's inputs in order: data, columns, base, mode, k, lr, epochs, batch, max length, seed,
+    precision, logging steps, model name, dataset name."""
+    return [upload, "review", "sentiment", "tiny-encoder", "full", 2, 3e-3, epochs, 8, 32, 42, "no",
+            logging_steps, name, ""]
+
+
+def wait_for(client, run_id, states, timeout_s=300.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = client.predict(run_id, api_name="/finetune_status")
+        if status["status"] in states:
+            return status
+        time.sleep(0.5)
+    pytest.fail(f"run {run_id} did not reach {states}; last status: {status}")
+
+
+# --- the data step, handlers alone --------------------------------------------------------------
+
+def test_preview_shows_rows_columns_guesses_and_counts(reviews_csv):
+    from ui import finetune_data
+
+    shown, summary, text, label, counts = finetune_data.show_preview(str(reviews_csv))
+    rows = shown["value"]
+    assert shown["visible"] and isinstance(rows, pd.DataFrame) and list(rows.columns) == ["id", "review", "sentiment"]
+    assert len(rows) == 10 and rows["review"][0].startswith("the film was")
+    assert "60 rows" in summary and "`review`" in summary
+    assert (text["value"], label["value"]) == ("review", "sentiment")
+    assert text["choices"] == label["choices"]
+    assert sorted(counts) == [["negative", 30], ["positive", 30]]
+
+
+def test_changing_a_column_rechecks_and_warns_with_the_backends_message(reviews_csv):
+    from ui import finetune_data
+
+    assert sorted(finetune_data.check_columns(str(reviews_csv), "review", "sentiment"))[0] == ["negative", 30]
+    with pytest.warns(UserWarning, match="not a label column"):  # 60 distinct ids
+        assert finetune_data.check_columns(str(reviews_csv), "review", "id") == []
+
+
+def test_a_bad_upload_gets_the_backends_message(tmp_path):
+    from ui import finetune_data
+
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("text,label\ncaf\xe9,positive\n".encode("latin-1"))
+    with pytest.raises(gr.Error, match="not UTF-8"):
+        finetune_data.show_preview(str(latin1))
+    assert latin1.read_bytes().startswith(b"text,label")  # the upload itself is left as it was
+
+
+def test_examples_and_the_offline_hub(home):
+    from ui import finetune_data
+
+    path, *unchanged = finetune_data.choose_example(finetune_data.CSV_EXAMPLE)
+    _, _, text, label, counts = finetune_data.show_preview(path)
+    assert (text["value"], label["value"]) == ("text", "label") and len(counts) == 2
+    assert sum(n for _, n in counts) >= 60
+    with pytest.raises(gr.Error, match="offline"):
+        finetune_data.load_hub_dataset("cornell-movie-review-data/rotten_tomatoes", "train")
+    assert any(name == "all-MiniLM-L6-v2 (packaged)" for _, name in finetune_data.base_choices())
+
+
+# --- a run through the public API ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def finished_run(client, reviews_csv, home):
+    started = client.predict(*settings(handle_file(str(reviews_csv)), name="tab-tuned"), api_name="/start_finetune")
+    assert set(started) == {"run_id", "status"} and started["status"] in ("queued", "running")
+    return wait_for(client, started["run_id"], ("finished", "failed"))
+
+
+def test_a_run_started_through_the_api_trains_and_reports_metrics(finished_run):
+    status = finished_run
+    assert status["status"] == "finished", status["message"]
+    progress = status["progress"]
+    assert progress["step"] == progress["total_steps"] == EPOCHS * STEPS_PER_EPOCH and progress["elapsed_s"] > 0
+    assert [e["model"] for e in status["evaluations"]] == ["base"] + ["finetuned"] * EPOCHS
+    result = status["result"]
+    assert result["finetuned"]["accuracy"] > result["base"]["accuracy"]
+    assert status["model_name"] == "tab-tuned" and not status["can_resume"]
+
+
+def test_the_new_model_is_in_the_sentiment_picker(finished_run):
+    from ui import common
+
+    assert "tab-tuned" in [value for _, value in common.model_choices("sentiment")]
+    assert catalog.resolve("sentiment", "tab-tuned").kind == catalog.CLASSIFIER
+
+
+def test_the_run_view_shows_curves_results_and_the_zip(finished_run, home):
+    from ui import finetune_tab
+
+    values = finetune_tab.show_run(finished_run["run_id"], None)
+    (status, bar, loss, scores, comparison, confusion_base, confusion_tuned, mistakes, download, note,
+     stop, resume, runs, as_json, run_id, seen) = values
+    total = EPOCHS * STEPS_PER_EPOCH
+    assert "Finished" in status and f"step {total} / {total}" in bar
+    assert list(loss["step"]) == list(range(1, total + 1)) and loss["loss"].notna().all()
+    assert set(scores["metric"]) == {"accuracy", "macro-F1"}
+    assert sorted(set(scores["epoch"])) == list(range(EPOCHS + 1))
+    assert comparison[0][0] == "accuracy" and comparison[0][2] > comparison[0][1]
+    assert [row[0] for row in comparison[2:]] == ["precision · negative", "recall · negative",
+                                                  "precision · positive", "recall · positive"]
+    held_out = finished_run["result"]["held_out_rows"]
+    for table in (confusion_base, confusion_tuned):
+        assert table["headers"] == ["true \\ predicted", "negative", "positive"]
+        assert sum(sum(row[1:]) for row in table["data"]) == held_out
+    assert len(mistakes) == len(finished_run["result"]["finetuned"]["misclassified"])
+    assert download["visible"] and download["value"].endswith("tab-tuned.zip")
+    assert "tab-tuned" in note and "Sentiment" in note
+    assert not stop["interactive"] and not resume["interactive"]
+    assert runs[0][0] == run_id == finished_run["run_id"] and runs[0][1] == "finished"
+    # A second look with nothing new sends nothing: the timer's ticks stay cheap.
+    assert all(isinstance(v, type(gr.skip())) for v in finetune_tab.show_run(run_id, seen))
+
+
+def test_stop_then_resume_from_the_tab(client, reviews_csv, finished_run):
+    from ui import finetune_tab
+
+    started = client.predict(*settings(handle_file(str(reviews_csv)), epochs=30), api_name="/start_finetune")
+    run_id = started["run_id"]
+    deadline = time.monotonic() + 300
+    while not client.predict(run_id, api_name="/finetune_status")["progress"]["step"]:
+        assert time.monotonic() < deadline, "no training step within 300 s"
+        time.sleep(0.2)
+    finetune_tab.stop_run(run_id)
+    stopped = wait_for(client, run_id, ("stopped", "finished", "failed"))
+    assert stopped["status"] == "stopped" and stopped["can_resume"], stopped["message"]
+    assert finetune_tab.show_run(run_id, None)[11]["interactive"]  # Resume is offered
+    finetune_tab.continue_run(run_id)
+    done = wait_for(client, run_id, ("finished", "failed"))
+    assert done["status"] == "finished" and done["progress"]["step"] == 30 * STEPS_PER_EPOCH
+
+
+def test_bad_requests_get_messages(client, tmp_path):
+    with pytest.raises(AppError, match="no fine-tuning run"):
+        client.predict("no-such-run", api_name="/finetune_status")
+    one_class = tmp_path / "one_class.csv"
+    one_class.write_text("review,sentiment\n" + "some text,positive\n" * 30)
+    with pytest.raises(AppError, match="at least two classes"):
+        client.predict(*settings(handle_file(str(one_class))), api_name="/start_finetune")
+
+
+def test_curves_are_numeric_before_the_first_step():
+    # The plot keeps the axis types of its first frame: an untyped empty frame would draw categories.
+    from ui import finetune_view
+
+    plot = gr.LinePlot(x="step", y="loss")
+    assert set(plot.postprocess(finetune_view.loss_frame([])).datatypes.values()) == {"quantitative"}
+    scores = gr.LinePlot(x="epoch", y="value", color="metric")
+    assert scores.postprocess(finetune_view.metrics_frame([])).datatypes["value"] == "quantitative"

@@ -8,17 +8,13 @@ tests/screenshots/finetune_*.png (git-ignored) to look at.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from tests import tiny_models
-from tests.test_browser import CHROMIUM_ARGS, REPO_ROOT, SCREENSHOTS, free_port, wait_for_port
+from tests.browser_support import SCREENSHOTS, browser_page, running_app
 from tests.test_finetune_tab import write_keywords_csv
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -33,35 +29,15 @@ EPOCHS = 200
 def app_url(tmp_path_factory):
     home = tmp_path_factory.mktemp("browser_finetune_home")
     tiny_models.build_encoder(home / "models" / "tiny-encoder")
-    port = free_port()
-    env = {**os.environ, "STUDIO_HOME": str(home), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "OMP_NUM_THREADS": "1"}
-    log = (home / "app.log").open("w")
-    process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+    with running_app(home, OMP_NUM_THREADS="1") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def page(app_url):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("needs Debian's chromium (`make test` installs it: apt-get install chromium)")
-    SCREENSHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(30_000)
-        page.goto(app_url)
+    with browser_page(app_url) as page:
         open_finetune_tab(page)
         yield page
-        browser.close()
 
 
 def open_finetune_tab(page) -> None:

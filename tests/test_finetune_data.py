@@ -236,3 +236,21 @@ def test_rotten_tomatoes_sample_has_reviews_only(studio_home):
     config = preset_config("rotten-tomatoes", max_train_rows=200, epochs=1)
     assert (config.max_train_rows, config.max_eval_rows, config.eval_fraction) == (200, 200, 0.5)
     assert pd.read_csv(config.data_file).shape == (400, 2)
+
+
+def test_the_preset_sample_built_by_concurrent_requests_is_whole(studio_home):
+    # Two requests building the same sample at once once shared a partial file and left NUL bytes in it.
+    import concurrent.futures
+
+    import pandas as pd
+
+    from pipelines.finetune.presets import rotten_tomatoes_sample
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        paths = list(pool.map(lambda _: rotten_tomatoes_sample(300, 7), range(3)))
+    assert len(set(paths)) == 1
+    raw = paths[0].read_bytes()
+    assert b"\x00" not in raw
+    table = pd.read_csv(paths[0])
+    assert len(table) == 300 and set(table["label"]) == {"positive", "negative"}
+    assert not list(paths[0].parent.glob("*.partial"))

@@ -64,7 +64,13 @@ def rotten_tomatoes_sample(rows: int, seed: int) -> Path:
                           input_columns="category", batched=True)
     sample = reviews.shuffle(seed=seed).select(range(min(rows, len(reviews)))).select_columns(["text", "label"])
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
-    sample.to_csv(str(partial), index=False)
-    os.replace(partial, target)  # a reader never sees half a file
+    # A temporary name of this call's own: two requests building the same sample at once (two
+    # browsers, or one double-fired event) must not write into one shared partial file.
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".partial", delete=False) as partial:
+        pass
+    try:
+        sample.to_csv(partial.name, index=False)
+        os.replace(partial.name, target)  # atomic: a reader never sees half a file
+    finally:
+        Path(partial.name).unlink(missing_ok=True)
     return target

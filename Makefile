@@ -20,8 +20,9 @@ test: $(VENV)/.dev $(REF)/.ok chromium
 test-fast: $(VENV)/.dev
 	$(PY) -m pytest -m "not slow and not browser and not reference" $(PYTEST_ARGS)
 
+# the benchmark suite (BENCHMARKS.md); e.g. make bench BENCH_ARGS="--quick" or "--only app_load"
 bench: $(VENV)/.dev $(REF)/.ok
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 $(VENV)/.app: requirements.txt requirements-packaged.txt
 	$(PYTHON) -m venv $(VENV)

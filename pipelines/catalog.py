@@ -155,14 +155,17 @@ def packaged_specs() -> list[ModelSpec]:
 
 def local_specs() -> list[ModelSpec]:
     """Every model folder under $STUDIO_HOME/models, by folder name, with the tasks it can do."""
-    specs = []
-    for folder in sorted(p for p in settings.models_dir().iterdir() if p.is_dir()):
-        kind = kind_from_folder(folder)
-        if kind is None:
-            continue
-        specs.append(ModelSpec(name=folder.name, source="local", kind=kind, path=folder,
-                               tasks=TASKS_BY_KIND[kind], note=_card_note(folder)))
-    return specs
+    folders = sorted(p for p in settings.models_dir().iterdir() if p.is_dir())
+    return [spec for spec in map(folder_spec, folders) if spec is not None]
+
+
+def folder_spec(folder: Path) -> ModelSpec | None:
+    """The ModelSpec of one folder under the models directory; None if it holds no usable model."""
+    kind = kind_from_folder(folder)
+    if kind is None:
+        return None
+    return ModelSpec(name=folder.name, source="local", kind=kind, path=folder, tasks=TASKS_BY_KIND[kind],
+                     note=_card_note(folder))
 
 
 def _card_note(folder: Path) -> str:
@@ -263,6 +266,9 @@ def resolve(task: str, reference: str | None) -> ModelSpec:
     reference = (reference or "").strip()
     if not reference:
         return default_spec(task)
+    local = _models_folder_spec(reference)
+    if local is not None:
+        return _checked(task, local)
     for spec in entries(task):
         if reference == spec.name:
             return _checked(task, spec)
@@ -283,6 +289,23 @@ def resolve(task: str, reference: str | None) -> ModelSpec:
     spec = replace(known, revision=revision or known.revision) if known else ModelSpec(
         name=reference, source="hub", kind=None, hub_id=hub_id, revision=revision or None)
     return _checked(task, spec)
+
+
+def _models_folder_spec(reference: str) -> ModelSpec | None:
+    """A folder of the models directory named by `reference`, found without listing every model.
+
+    Every request resolves its model; listing them all (each config.json read, each package looked
+    up) cost about 2 ms a call, 6% of a short classification (BENCHMARKS.md). Catalogue names keep
+    their precedence: a folder named like a catalogue entry is still found by `entries`.
+    """
+    if "/" in reference or reference.startswith((".", "~")) or reference in _catalogue_names():
+        return None
+    folder = settings.models_dir() / reference
+    return folder_spec(folder) if folder.is_dir() else None
+
+
+def _catalogue_names() -> set[str]:
+    return {spec.name for spec in HUB_MODELS} | {model.name for model in PACKAGED_MODELS}
 
 
 def _local_spec(path: Path) -> ModelSpec:

@@ -6,10 +6,18 @@ ones (least recently used first, at most ``STUDIO_MAX_MODELS``, default 4). Two 
 same model at once wait on one load instead of loading it twice.
 
 `trust_remote_code` is never switched on: a checkpoint from the Hub or an upload cannot run code here.
+
+Precision: "auto" (the default) runs a model's forward pass under bf16 autocast where the hardware
+multiplies bf16 natively (a CUDA GPU with bf16, a CPU with AVX-512 BF16 or AMX) and in float32
+elsewhere: a CPU without those emulates bf16, about 30x slower than float32 (measured on an AVX2-only
+EPYC). "float32" gives exact float32 results everywhere. Set it per process with ``STUDIO_PRECISION``
+(auto, float32 or bf16), or per call with ``load(spec, precision=...)``; BENCHMARKS.md has the speed
+and the agreement with float32.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -32,12 +40,17 @@ _AUTO_CLASS = {
 }
 
 
+PRECISIONS = ("auto", "float32", "bf16")
+_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
 @dataclass
 class LoadedModel:
     spec: ModelSpec
     kind: str
     model: Any  # a transformers PreTrainedModel in eval mode
     tokenizer: Any  # a fast tokenizer where the checkpoint has one
+    precision: str = "float32"  # "bf16": the forward pass runs under bf16 autocast (weights stay float32)
 
     @property
     def device(self) -> torch.device:
@@ -94,16 +107,69 @@ class ModelCache:
 CACHE = ModelCache(max_models=int(os.environ.get("STUDIO_MAX_MODELS", "4")))
 
 
-def is_loaded(spec: ModelSpec) -> bool:
-    return CACHE.get(spec.key) is not None
+def is_loaded(spec: ModelSpec, precision: str | None = None) -> bool:
+    return CACHE.get(_cache_key(spec, inference_precision(precision))) is not None
 
 
-def load(spec: ModelSpec) -> LoadedModel:
-    """The model behind a resolved spec, loaded at most once while it stays in the cache."""
-    return CACHE.get_or_load(spec.key, lambda: _load_uncached(spec))
+def load(spec: ModelSpec, precision: str | None = None) -> LoadedModel:
+    """The model behind a resolved spec, loaded at most once while it stays in the cache.
+
+    `precision` (auto, float32, bf16) overrides STUDIO_PRECISION for this call.
+    """
+    resolved = inference_precision(precision)
+    return CACHE.get_or_load(_cache_key(spec, resolved), lambda: _load_uncached(spec, precision=resolved))
 
 
-def _load_uncached(spec: ModelSpec) -> LoadedModel:
+def _cache_key(spec: ModelSpec, precision: str) -> str:
+    # float32 keeps the plain key: a bf16 copy of the same weights is a different entry
+    return spec.key if precision == "float32" else f"{spec.key}|{precision}"
+
+
+def inference_precision(choice: str | None = None) -> str:
+    """"bf16" or "float32": `choice`, else STUDIO_PRECISION, else "auto", resolved for this machine."""
+    choice = (choice or os.environ.get("STUDIO_PRECISION") or "auto").strip().lower()
+    if choice not in PRECISIONS:
+        raise ValueError(f"Precision must be one of {', '.join(PRECISIONS)}; got '{choice}' "
+                         "(check STUDIO_PRECISION).")
+    if choice == "auto":
+        return "bf16" if fast_bf16(_device()) else "float32"
+    return choice
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Whether `device` multiplies bf16 natively, so bf16 autocast makes it faster rather than slower."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(cpu_flags() & _BF16_CPU_FLAGS)
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo; empty where there is none (then no bf16 is assumed)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return frozenset()
+    return next((frozenset(line.partition(":")[2].split()) for line in lines if line.startswith("flags")),
+                frozenset())
+
+
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _in_bf16(forward, device_type: str):
+    """`forward` under bf16 autocast. A fresh autocast context per call: its state is per thread, and
+    the app runs requests on several threads. `functools.wraps` keeps the signature visible to
+    generate() and to callers that inspect it."""
+    @functools.wraps(forward)
+    def forward_in_bf16(*args, **kwargs):
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            return forward(*args, **kwargs)
+    return forward_in_bf16
+
+
+def _load_uncached(spec: ModelSpec, precision: str = "float32") -> LoadedModel:
     import transformers
 
     source, revision = _weights_location(spec)
@@ -123,7 +189,9 @@ def _load_uncached(spec: ModelSpec) -> LoadedModel:
         model.to("cuda")
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token  # decoder-only LMs often ship without one
-    return LoadedModel(spec=spec, kind=kind, model=model, tokenizer=tokenizer)
+    if precision == "bf16":
+        model.forward = _in_bf16(model.forward, _device().type)
+    return LoadedModel(spec=spec, kind=kind, model=model, tokenizer=tokenizer, precision=precision)
 
 
 def _weights_location(spec: ModelSpec) -> tuple[str, str | None]:

@@ -94,7 +94,10 @@ def setup(config: FinetuneConfig, accelerator: Accelerator) -> Session:
     # Decay matrices only: decaying biases and LayerNorm gains towards zero only hurts.
     groups = [{"params": [p for p in trainable if p.ndim >= 2], "weight_decay": config.weight_decay},
               {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW(groups, lr=config.effective_learning_rate)
+    # fused: one kernel for all parameters. On the 2-core CPU of BENCHMARKS.md the default (foreach)
+    # AdamW step took ~300 ms for MiniLM and the fused one ~40 ms: a training step 9% faster. It is also
+    # the Trainer's default optimizer.
+    optimizer = torch.optim.AdamW(groups, lr=config.effective_learning_rate, fused=True)
     # Counted on the unsharded loader: accelerate steps a prepared scheduler once per process.
     total_steps = math.ceil(len(batches.train) / config.gradient_accumulation_steps) * config.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)

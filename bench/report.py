@@ -1,0 +1,117 @@
+"""`python -m bench.report`: the latest bench/results/*.json as Markdown tables, for BENCHMARKS.md.
+
+Every number printed is read from a results file, so the document quotes what a run measured.
+"""
+
+from __future__ import annotations
+
+import json
+
+from bench import common
+
+
+def load(name: str) -> dict | None:
+    path = common.RESULTS_DIR / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def source(result: dict) -> str:
+    return (f"Command: `{result['command']}` (this part alone: `{result['rerun_alone']}`); finished "
+            f"{result['finished_at']} after {result['seconds']:.0f} s; load average at the end "
+            f"{result['load_average_at_end']} on {result['cpu']['logical_cpus']} CPUs.")
+
+
+def pipelines(result: dict) -> str:
+    rows = []
+    for case in result["cases"]:
+        for name, side in case["sides"].items():
+            lat = side["latency_s"]
+            low, high = side["ratio_quartiles"]
+            ratio = "baseline" if name == "4.57" else f"{side['ratio_vs_4.57']:.2f}x ({low:.2f}-{high:.2f})"
+            rows.append([case["case"], name, side["items_per_s"], lat["p50"] * 1000, lat["p95"] * 1000, ratio,
+                         f"{side['agreement']:.0%}" if "agreement" in side else ""])
+    return table(["case", "side", "items/s (median)", "p50 ms", "p95 ms",
+                  "speed vs 4.57: median of pairs (quartiles)", "agreement"], rows)
+
+
+def app_load(result: dict) -> str:
+    rows = [[r["clients"], r["sides"]["app"]["rps"], r["sides"]["direct"]["rps"], f"{r['ratio_app_vs_direct']:.0%}",
+             r["sides"]["app"]["latency_s"]["p50"] * 1000, r["sides"]["app"]["latency_s"]["p95"] * 1000,
+             r["sides"]["direct"]["latency_s"]["p50"] * 1000, r["sides"]["direct"]["latency_s"]["p95"] * 1000,
+             r["overhead_p50_ms"], f"{r['batching_gain']:.2f}x" if r["batching_gain"] else "",
+             f"{r['same_labels']:.0%}"] for r in result["results"]]
+    return table(["clients", "app req/s", "direct req/s", "app / direct", "app p50 ms", "app p95 ms",
+                  "direct p50 ms", "direct p95 ms", "overhead p50 ms", "micro-batched / direct", "same labels"], rows)
+
+
+def cold_start(result: dict) -> str:
+    rows = [["UI served", "", result["ui_served_median_s"], ""]]
+    for task, model in result["models"].items():
+        since = sorted(s["tabs"][task]["since_start_s"] for s in result["starts"])
+        call = sorted(s["tabs"][task]["call_s"] for s in result["starts"])
+        rows.append([f"first answer: {task}", model, since[len(since) // 2], call[len(call) // 2]])
+    breakdown = ", ".join(f"{k} {v:.1f} s" for k, v in result["import_breakdown_s"].items())
+    return (table(["step", "model", "s since `python app.py`", "the call itself, s"], rows)
+            + f"\n\nRSS {result['rss_served_mib']:.0f} MiB when the UI is served, {result['rss_all_loaded_mib']:.0f} MiB "
+            f"with every tab's model loaded.\nWhere a start goes (one fresh process): {breakdown}.")
+
+
+def finetune(result: dict) -> str:
+    rows = [[v, s["precision"], s["samples_per_s"], s["train_s"], s["wall_s"], s["accuracy"], s["peak_rss_mib"],
+             f"{s['fraction_of_peak']:.0%}", f"{s['samples_per_s_ratio_vs']['Trainer defaults']:.2f}x",
+             f"{s['samples_per_s_ratio_vs']['Trainer tuned']:.2f}x"] for v, s in result["variants"].items()]
+    return table(["variant", "precision", "samples/s", "train s", "whole run s", "held-out accuracy",
+                  "peak RSS MiB", "of float32 peak", "vs Trainer defaults", "vs Trainer tuned"], rows)
+
+
+def precision(result: dict) -> str:
+    rows = [[task, p["items"], f"{p['agreement']:.0%}", f"{p['bf16_speed_vs_float32']:.2f}x"]
+            for task, p in result["tasks"].items()]
+    return table(["task", "items", "bf16 agrees with float32", "bf16 speed vs float32"], rows)
+
+
+def peak(result: dict) -> str:
+    rows = [[device, dtype, found["gflops"], found["size"]]
+            for device in ("cpu", "cuda") for dtype, found in result["peak"].get(device, {}).items()]
+    return table(["device", "dtype", "peak GFLOP/s (median)", "at n"], rows)
+
+
+def targets(result: dict) -> str:
+    return table(["target", "goal", "status", "measured"],
+                 [[t["name"], t["goal"], t["status"], t["measured"]] for t in result.get("targets", [])])
+
+
+def micro(result: dict) -> str:
+    rows = [[name, f"{ms:.2f} ms"] for name, ms in result["resolve_ms"].items()]
+    for name, values in result["optimizer"].items():
+        shown = (", ".join(f"{k} {v:.0f}" for k, v in values.items()) if isinstance(values, dict) else f"{values:.2f}x")
+        rows.append([name, shown])
+    return table(["measurement", "median"], rows)
+
+
+SECTIONS = {"peak": peak, "pipelines_vs_ref": pipelines, "precision": precision, "micro": micro,
+            "app_load": app_load, "cold_start": cold_start, "finetune_vs_trainer": finetune}
+
+
+def main() -> None:
+    for name, render in SECTIONS.items():
+        result = load(name)
+        if result is None:
+            continue
+        print(f"### {name}\n\n{source(result)}\n\n{render(result)}\n\n{targets(result)}\n")
+
+
+if __name__ == "__main__":
+    main()

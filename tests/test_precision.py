@@ -1,0 +1,50 @@
+"""Inference precision: bf16 autocast only where the hardware computes bf16 natively, float32 on request."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pipelines import catalog, lm, loading
+
+
+def test_auto_follows_the_hardware(monkeypatch):
+    monkeypatch.delenv("STUDIO_PRECISION", raising=False)
+    monkeypatch.setattr(loading, "fast_bf16", lambda device: False)
+    assert loading.inference_precision() == "float32"
+    monkeypatch.setattr(loading, "fast_bf16", lambda device: True)
+    assert loading.inference_precision() == "bf16"
+    monkeypatch.setenv("STUDIO_PRECISION", "float32")  # exact float32 even where bf16 is fast
+    assert loading.inference_precision() == "float32"
+    assert loading.inference_precision("bf16") == "bf16"  # a parameter beats the environment
+
+
+def test_cpu_without_bf16_flags_is_not_fast(monkeypatch):
+    monkeypatch.setattr(loading, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert not loading.fast_bf16(torch.device("cpu"))
+    monkeypatch.setattr(loading, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+    assert loading.fast_bf16(torch.device("cpu"))
+
+
+def test_an_unknown_precision_is_refused(monkeypatch):
+    monkeypatch.setenv("STUDIO_PRECISION", "fp8")
+    with pytest.raises(ValueError, match="STUDIO_PRECISION"):
+        loading.inference_precision()
+
+
+def test_bf16_is_a_separate_model_that_computes_in_bf16(tiny_classifier):
+    spec = catalog.resolve("sentiment", tiny_classifier)
+    exact, fast = loading.load(spec, precision="float32"), loading.load(spec, precision="bf16")
+    assert (exact.precision, fast.precision) == ("float32", "bf16") and exact.model is not fast.model
+    batch = exact.tokenizer(["This movie was wonderful.", "Dull and boring."], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        reference, approximate = exact.model(**batch).logits, fast.model(**batch).logits
+    assert reference.dtype == torch.float32 and approximate.dtype == torch.bfloat16
+    assert torch.allclose(reference, approximate.float(), atol=0.05)
+    assert loading.is_loaded(spec, "bf16") and loading.is_loaded(spec, "float32")
+
+
+def test_generation_runs_under_bf16(tiny_lm):
+    loaded = loading.load(catalog.resolve("generation", tiny_lm), precision="bf16")
+    text = lm.complete(loaded, "The cat sat on the mat.", lm.GenerationSettings(max_new_tokens=4, temperature=0.0))
+    assert isinstance(text, str)

@@ -1,17 +1,23 @@
-"""`python -m bench.report`: the latest bench/results/*.json as Markdown tables, for BENCHMARKS.md.
+"""`python -m bench.report [DIR ...]`: results as Markdown tables, for BENCHMARKS.md.
 
-Every number printed is read from a results file, so the document quotes what a run measured.
+With no argument, the latest bench/results/*.json. With folders (copies of bench/results from
+several runs of the suite), the first folder's tables plus the key figures of every run side by side
+with their median. Every number printed is read from a results file: the document quotes what runs
+measured.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
+import sys
+from pathlib import Path
 
 from bench import common
 
 
-def load(name: str) -> dict | None:
-    path = common.RESULTS_DIR / f"{name}.json"
+def load(name: str, folder: Path = common.RESULTS_DIR) -> dict | None:
+    path = folder / f"{name}.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -72,8 +78,14 @@ def finetune(result: dict) -> str:
     rows = [[v, s["precision"], s["samples_per_s"], s["train_s"], s["wall_s"], s["accuracy"], s["peak_rss_mib"],
              f"{s['fraction_of_peak']:.0%}", f"{s['samples_per_s_ratio_vs']['Trainer defaults']:.2f}x",
              f"{s['samples_per_s_ratio_vs']['Trainer tuned']:.2f}x"] for v, s in result["variants"].items()]
-    return table(["variant", "precision", "samples/s", "train s", "whole run s", "held-out accuracy",
-                  "peak RSS MiB", "of float32 peak", "vs Trainer defaults", "vs Trainer tuned"], rows)
+    sizes = result["sizes"]
+    head = (f"{sizes['rows']} training rows, {sizes['eval_rows']} held out, {sizes['epochs']} epoch(s), "
+            f"{result['rounds']} round(s) of the three variants; medians over rounds.\n\n")
+    positions = result.get("token_positions")
+    tail = "" if not positions else "\n\nToken positions computed per epoch (padding included): " + ", ".join(
+        f"{v} {p['computed']:,} ({p['padding_share']:.0%} padding)" for v, p in positions.items()) + "."
+    return head + table(["variant", "precision", "samples/s", "train s", "whole run s", "held-out accuracy",
+                         "peak RSS MiB", "of float32 peak", "vs Trainer defaults", "vs Trainer tuned"], rows) + tail
 
 
 def precision(result: dict) -> str:
@@ -105,13 +117,50 @@ SECTIONS = {"peak": peak, "pipelines_vs_ref": pipelines, "precision": precision,
             "app_load": app_load, "cold_start": cold_start, "finetune_vs_trainer": finetune}
 
 
-def main() -> None:
+def key_figures(folder: Path) -> dict[str, float]:
+    """The figures the targets are judged on, from one run's results."""
+    found: dict[str, float] = {}
+    if (result := load("peak", folder)) is not None:
+        found["float32 peak, GFLOP/s"] = result["peak"]["cpu"]["float32"]["gflops"]
+    if (result := load("pipelines_vs_ref", folder)) is not None:
+        for case in result["cases"]:
+            name, side = next((n, s) for n, s in case["sides"].items() if n.startswith("ours"))
+            found[f"{case['case']}: ours / 4.57 speed"] = side["ratio_vs_4.57"]
+    if (result := load("app_load", folder)) is not None:
+        by_clients = {r["clients"]: r for r in result["results"]}
+        found["app / direct req/s, 16 clients"] = by_clients[16]["ratio_app_vs_direct"]
+        found["web overhead p50 ms, 1 client"] = by_clients[1]["overhead_p50_ms"]
+        found["micro-batched / direct req/s, 16 clients"] = by_clients[16]["batching_gain"]
+    if (result := load("cold_start", folder)) is not None:
+        found["UI served, s after start"] = result["ui_served_median_s"]
+    if (result := load("finetune_vs_trainer", folder)) is not None:
+        ours = result["variants"]["ours"]["samples_per_s_ratio_vs"]
+        found["fine-tuning: ours / Trainer defaults samples/s"] = ours["Trainer defaults"]
+        found["fine-tuning: ours / Trainer tuned samples/s"] = ours["Trainer tuned"]
+    if (result := load("micro", folder)) is not None:
+        found["training step, foreach / fused AdamW"] = result["optimizer"]["training step foreach / fused (median of pairs)"]
+    return found
+
+
+def across_runs(folders: list[Path]) -> str:
+    runs = [key_figures(folder) for folder in folders]
+    rows = []
+    for name in runs[0]:
+        values = [run[name] for run in runs if name in run]
+        rows.append([name, statistics.median(values), " / ".join(_cell(v) for v in values)])
+    return table(["figure", "median of runs", "each run (" + ", ".join(f.name for f in folders) + ")"], rows)
+
+
+def main(folders: list[Path]) -> None:
+    detail = folders[0] if folders else common.RESULTS_DIR
+    if len(folders) > 1:
+        print(f"### Key figures across {len(folders)} runs\n\n{across_runs(folders)}\n")
     for name, render in SECTIONS.items():
-        result = load(name)
+        result = load(name, detail)
         if result is None:
             continue
         print(f"### {name}\n\n{source(result)}\n\n{render(result)}\n\n{targets(result)}\n")
 
 
 if __name__ == "__main__":
-    main()
+    main([Path(arg) for arg in sys.argv[1:]])

@@ -23,7 +23,7 @@ RESULTS_DIR = REPO_ROOT / "bench" / "results"  # git-ignored
 REF_PYTHON = REPO_ROOT / ".venv-ref" / "bin" / "python"  # transformers 4.57, built by `make bench`
 
 # The flags pipelines.loading looks for (named here for the report): without them PyTorch emulates
-# bf16 matmuls, far slower than float32 (about 30x on the AVX2-only EPYC this was written on).
+# bf16 matmuls, far slower than float32 (BENCHMARKS.md: 2.8 against 177 GFLOP/s on an AVX2-only EPYC).
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 

@@ -251,11 +251,15 @@ def run(quick: bool) -> dict:
                         "of peak", "x Trainer defaults"], rows)
     return {"sizes": sizes, "rounds": rounds, "training_tflops": flops / 1e12, "token_positions": positions,
             "peak_gflops": {
-        k: v["gflops"] for k, v in peaks.items()}, "variants": summary, "targets": targets(summary)}
+        k: v["gflops"] for k, v in peaks.items()}, "variants": summary, "targets": targets(summary, sizes)}
 
 
-def targets(summary: dict) -> list[common.Target]:
+PRESET_SAMPLES = 4000 * 2  # the rotten-tomatoes preset: 4,000 rows, 2 epochs (about 0.8 accuracy)
+
+
+def targets(summary: dict, sizes: dict) -> list[common.Target]:
     has_bf16, why = common.fast_bf16()
+    judged = sizes["rows"] * sizes["epochs"] >= PRESET_SAMPLES
     ours = summary["ours"]
     vs_default = ours["samples_per_s_ratio_vs"]["Trainer defaults"]
     vs_tuned = ours["samples_per_s_ratio_vs"]["Trainer tuned"]
@@ -269,10 +273,12 @@ def targets(summary: dict) -> list[common.Target]:
                       (common.MET if vs_tuned >= 1.1 else common.NOT_MET) if has_bf16 else common.NOT_APPLICABLE,
                       f"{vs_tuned:.2f}x the Trainer with length grouping"
                       + ("" if has_bf16 else " in float32 (its bf16 would be emulated here)"), why),
-        common.Target("held-out accuracy within one point", "|ours - Trainer| <= 0.01",
-                      common.MET if accuracy_gap <= 0.01 else common.NOT_MET,
+        common.Target("held-out accuracy within one point", "ours within 0.01 of each Trainer variant",
+                      (common.MET if accuracy_gap <= 0.01 else common.NOT_MET) if judged else common.INFO,
                       f"ours {ours['accuracy']:.3f}, Trainer defaults {summary['Trainer defaults']['accuracy']:.3f}, "
-                      f"tuned {summary['Trainer tuned']['accuracy']:.3f}"),
+                      f"tuned {summary['Trainer tuned']['accuracy']:.3f}",
+                      "" if judged else "too little training to judge accuracy; the preset's size does: "
+                      "--finetune-rows 4000 --finetune-epochs 2"),
         common.Target("training fraction of peak", "reported (float32 and bf16)", common.INFO,
                       ", ".join(f"{v} {s['fraction_of_peak']:.0%} of the {s['precision'] if s['precision'] == 'bf16' else 'float32'} peak"
                                 for v, s in summary.items())),

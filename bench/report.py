@@ -30,7 +30,7 @@ def table(headers: list[str], rows: list[list]) -> str:
 def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
-    return str(value)
+    return str(value).replace("|", "\\|")  # a bar inside a cell would end it
 
 
 def source(result: dict) -> str:

@@ -9,10 +9,10 @@ same model at once wait on one load instead of loading it twice.
 
 Precision: "auto" (the default) runs a model's forward pass under bf16 autocast where the hardware
 multiplies bf16 natively (a CUDA GPU with bf16, a CPU with AVX-512 BF16 or AMX) and in float32
-elsewhere: a CPU without those emulates bf16, about 30x slower than float32 (measured on an AVX2-only
-EPYC). "float32" gives exact float32 results everywhere. Set it per process with ``STUDIO_PRECISION``
-(auto, float32 or bf16), or per call with ``load(spec, precision=...)``; BENCHMARKS.md has the speed
-and the agreement with float32.
+elsewhere: a CPU without those emulates bf16, and on an AVX2-only EPYC a bf16 forward pass ran at a
+quarter of the float32 speed or less. "float32" gives exact float32 results everywhere. Set it per
+process with ``STUDIO_PRECISION`` (auto, float32 or bf16), or per call with ``load(spec,
+precision=...)``; BENCHMARKS.md has the speed and the agreement with float32.
 """
 
 from __future__ import annotations

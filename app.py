@@ -3,11 +3,17 @@
 `python app.py` serves the app; Gradio reads GRADIO_SERVER_NAME and GRADIO_SERVER_PORT itself, so
 several copies (and the tests) can run side by side. `build_demo()` builds it without serving it.
 Building loads no model: each one is loaded on its first use and then kept in a bounded cache.
+
+Start-up is kept short by importing torch and transformers only after the UI is served: the tabs
+import their `pipelines` task modules inside their handlers, and `serve()` imports them once the
+server answers (a request that comes first simply waits for that import), so the first run of a tab
+does not pay for it either.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 
 import gradio as gr
 
@@ -70,5 +76,19 @@ def build_demo(tabs=TABS) -> gr.Blocks:
     return demo
 
 
+# What the tabs' handlers import on first use; imported in the background once the UI is served.
+DEFERRED_MODULES = ("pipelines.qa", "pipelines.sentiment", "pipelines.summarization", "pipelines.translation",
+                    "pipelines.generation")
+
+
+def serve() -> None:
+    """Serve the app until interrupted: the UI first, then the heavy imports its tabs will need."""
+    demo = build_demo()
+    demo.launch(css=CSS, prevent_thread_lock=True)
+    for module in DEFERRED_MODULES:
+        importlib.import_module(module)
+    demo.block_thread()
+
+
 if __name__ == "__main__":
-    build_demo().launch(css=CSS)
+    serve()

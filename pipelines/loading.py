@@ -24,12 +24,13 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from pipelines import catalog, settings
 from pipelines.catalog import ModelSpec
+
+if TYPE_CHECKING:  # torch is imported on first use: the app serves its UI before paying for it
+    import torch
 
 _AUTO_CLASS = {
     catalog.EXTRACTIVE_QA: "AutoModelForQuestionAnswering",
@@ -138,6 +139,8 @@ def inference_precision(choice: str | None = None) -> str:
 
 def fast_bf16(device: torch.device) -> bool:
     """Whether `device` multiplies bf16 natively, so bf16 autocast makes it faster rather than slower."""
+    import torch
+
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return bool(cpu_flags() & _BF16_CPU_FLAGS)
@@ -155,6 +158,8 @@ def cpu_flags() -> frozenset[str]:
 
 
 def _device() -> torch.device:
+    import torch
+
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -162,6 +167,8 @@ def _in_bf16(forward, device_type: str):
     """`forward` under bf16 autocast. A fresh autocast context per call: its state is per thread, and
     the app runs requests on several threads. `functools.wraps` keeps the signature visible to
     generate() and to callers that inspect it."""
+    import torch
+
     @functools.wraps(forward)
     def forward_in_bf16(*args, **kwargs):
         with torch.autocast(device_type, dtype=torch.bfloat16):
@@ -170,6 +177,7 @@ def _in_bf16(forward, device_type: str):
 
 
 def _load_uncached(spec: ModelSpec, precision: str = "float32") -> LoadedModel:
+    import torch
     import transformers
 
     source, revision = _weights_location(spec)

@@ -25,29 +25,12 @@ import torch
 from pipelines import catalog, lm, loading
 from pipelines.catalog import ModelSpec
 from pipelines.inputs import require_range, require_text
+from pipelines.languages import (AS_TRAINED, NAMES, T5_PAIRS, LanguageChoices, Route,  # noqa: F401 (re-exported)
+                                 catalogue_route)
 from pipelines.loading import LoadedModel
 from pipelines.text_split import (decoder_room, fit_pieces, input_window, lm_input_window, split_sentences,
                                   token_counter)
 
-AS_TRAINED = "as-trained"
-# (ISO 639-1 code, English name, NLLB-200 code): display names, and "fr" accepted for "fra_Latn".
-LANGUAGES = (
-    ("en", "English", "eng_Latn"), ("fr", "French", "fra_Latn"), ("de", "German", "deu_Latn"),
-    ("es", "Spanish", "spa_Latn"), ("it", "Italian", "ita_Latn"), ("pt", "Portuguese", "por_Latn"),
-    ("nl", "Dutch", "nld_Latn"), ("ro", "Romanian", "ron_Latn"), ("ru", "Russian", "rus_Cyrl"),
-    ("uk", "Ukrainian", "ukr_Cyrl"), ("pl", "Polish", "pol_Latn"), ("cs", "Czech", "ces_Latn"),
-    ("sv", "Swedish", "swe_Latn"), ("da", "Danish", "dan_Latn"), ("fi", "Finnish", "fin_Latn"),
-    ("no", "Norwegian", "nob_Latn"), ("el", "Greek", "ell_Grek"), ("tr", "Turkish", "tur_Latn"),
-    ("hu", "Hungarian", "hun_Latn"), ("ca", "Catalan", "cat_Latn"), ("ar", "Arabic", "arb_Arab"),
-    ("he", "Hebrew", "heb_Hebr"), ("fa", "Persian", "pes_Arab"), ("hi", "Hindi", "hin_Deva"),
-    ("bn", "Bengali", "ben_Beng"), ("zh", "Chinese", "zho_Hans"), ("ja", "Japanese", "jpn_Jpan"),
-    ("ko", "Korean", "kor_Hang"), ("vi", "Vietnamese", "vie_Latn"), ("th", "Thai", "tha_Thai"),
-    ("id", "Indonesian", "ind_Latn"), ("sw", "Swahili", "swh_Latn"),
-)
-_NAMES = {code: name for iso, name, nllb in LANGUAGES for code in (iso, nllb)} | {AS_TRAINED: "As trained"}
-_ISO_OF = {nllb: iso for iso, _, nllb in LANGUAGES}
-LM_LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl", "ru", "zh", "ja", "ko", "ar", "hi")
-T5_PAIRS = (("en", "fr"), ("en", "de"), ("en", "ro"))
 LM_PROMPT = ("Translate the following text from {source} to {target}. Write only the translation.\n\n"
              "{text}")
 _OPUS_NAME = re.compile(r"opus-mt-(?:tc-[a-z]+-)?([a-z]{2,3})(?:-([a-z]{2,3})(?![a-z]))?")
@@ -55,14 +38,6 @@ _LANG_TOKEN = re.compile(r"^([a-z]{3}_[A-Z][a-z]{3}|[a-z]{2}_[A-Z]{2})$")  # fra
 # The tokenizer lives in the shared model cache, and setting its source language changes its special
 # tokens for every caller: one request at a time may set it and tokenize.
 _SOURCE_LANG_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class LanguageChoices:
-    sources: tuple[tuple[str, str], ...]  # (display name, code), e.g. ("English", "en")
-    targets: tuple[tuple[str, str], ...]
-    default_source: str
-    default_target: str
 
 
 @dataclass(frozen=True)
@@ -76,38 +51,6 @@ class TranslationResult:
     def to_dict(self) -> dict:
         return {"translation": self.translation, "sentences": self.sentences, "model": self.model,
                 "source_lang": self.source_lang, "target_lang": self.target_lang}
-
-
-@dataclass(frozen=True)
-class Route:
-    """How a model translates: `pairs` for models trained on fixed directions, `codes` for models that
-    go from any of their languages to any other (multilingual seq2seq, instruct LMs)."""
-
-    style: str  # "pair" | "multilingual" | "lm"
-    pairs: tuple[tuple[str, str], ...] = ()
-    codes: tuple[str, ...] = ()
-
-    def choices(self) -> LanguageChoices:
-        if self.style == "pair":
-            sources = tuple(dict.fromkeys(s for s, _ in self.pairs))
-            targets = tuple(dict.fromkeys(t for _, t in self.pairs))
-            return LanguageChoices(_named(sources), _named(targets), *self.pairs[0])
-        source = next((c for c in ("en", "eng_Latn") if c in self.codes), self.codes[0])
-        target = next((c for c in ("fr", "fra_Latn", *self.codes) if c in self.codes and c != source), source)
-        return LanguageChoices(_named(self.codes), _named(self.codes), source, target)
-
-    def checked(self, source: str | None, target: str | None, model: str) -> tuple[str, str]:
-        """The (source, target) codes a user asked for, or a ValueError naming what the model offers."""
-        choices = self.choices()
-        source = _code_for(source or choices.default_source, choices.sources, "from", model)
-        target = _code_for(target or choices.default_target, choices.targets, "into", model)
-        if self.style == "pair" and (source, target) not in self.pairs:
-            offered = ", ".join(f"{_NAMES.get(s, s)} to {_NAMES.get(t, t)}" for s, t in self.pairs)
-            raise ValueError(f"'{model}' does not translate {_NAMES.get(source, source)} to "
-                             f"{_NAMES.get(target, target)}; it translates {offered}.")
-        if source == target and source != AS_TRAINED:
-            raise ValueError("The source and target languages are the same: pick another target.")
-        return source, target
 
 
 def language_choices(model: str | None) -> LanguageChoices:
@@ -202,17 +145,16 @@ def postprocess(loaded: LoadedModel, output_ids: torch.Tensor) -> list[str]:
 
 def route_of(spec: ModelSpec) -> Route:
     """How `spec` translates; read from the catalogue when it says, else from the model itself."""
-    if spec.kind == catalog.CAUSAL_LM:
-        return Route("lm", codes=LM_LANGUAGES)
-    if spec.language_pairs:
-        return Route("pair", pairs=spec.language_pairs)
+    known = catalogue_route(spec)
+    if known is not None:
+        return known
     loaded = loading.load(spec)
     tok, config = loaded.tokenizer, loaded.model.config
     if hasattr(tok, "_build_translation_inputs"):  # NLLB, M2M100, mBART-50: source and target tokens
         codes = tuple(getattr(tok, "lang_code_to_id", None) or
                       (t for t in tok.convert_ids_to_tokens(tok.all_special_ids) if _LANG_TOKEN.match(t)))
         if codes:  # the languages we can name first, for the pickers
-            named_first = sorted(codes, key=lambda c: (c not in _NAMES, _NAMES.get(c, c)))
+            named_first = sorted(codes, key=lambda c: (c not in NAMES, NAMES.get(c, c)))
             return Route("multilingual", codes=tuple(named_first))
     if config.model_type == "marian":
         return _marian_route(loaded)
@@ -241,7 +183,7 @@ def _prefix(loaded: LoadedModel, source: str, target: str) -> str:
     if config.model_type == "t5":
         task_params = getattr(config, "task_specific_params", None) or {}
         params = task_params.get(f"translation_{source}_to_{target}")
-        named = f"translate {_NAMES.get(source, source)} to {_NAMES.get(target, target)}: "
+        named = f"translate {NAMES.get(source, source)} to {NAMES.get(target, target)}: "
         return (params or {}).get("prefix") or named
     if config.model_type == "marian" and getattr(loaded.tokenizer, "supported_language_codes", None):
         return f">>{target}<< "
@@ -256,7 +198,7 @@ def _checkpoint_params(config) -> dict:
 
 
 def _lm_prompt(text: str, source: str, target: str) -> str:
-    return LM_PROMPT.format(source=_NAMES.get(source, source), target=_NAMES.get(target, target), text=text)
+    return LM_PROMPT.format(source=NAMES.get(source, source), target=NAMES.get(target, target), text=text)
 
 
 def _budget(loaded: LoadedModel, route: Route, source: str, target: str, max_new_tokens: int) -> int:
@@ -270,19 +212,3 @@ def _budget(loaded: LoadedModel, route: Route, source: str, target: str, max_new
         prefix = _prefix(loaded, source, target)
         overhead = tok.num_special_tokens_to_add() + len(tok(prefix, add_special_tokens=False)["input_ids"])
     return window - overhead - 2
-
-
-def _named(codes) -> tuple[tuple[str, str], ...]:
-    return tuple((_NAMES.get(code, code), code) for code in codes)
-
-
-def _code_for(asked: str, offered: tuple[tuple[str, str], ...], direction: str, model: str) -> str:
-    """A language code from what a user gave: the model's code, its display name, or the ISO code."""
-    wanted = asked.strip().lower()
-    for name, code in offered:
-        if wanted in (code.lower(), name.lower(), _ISO_OF.get(code, "")):
-            return code
-    listed = ", ".join(name if name == code else f"{name} ({code})" for name, code in offered[:30])
-    more = f" and {len(offered) - 30} more" if len(offered) > 30 else ""
-    raise ValueError(f"'{model}' cannot translate {direction} '{asked}'. It translates {direction}: "
-                     f"{listed}{more}.")

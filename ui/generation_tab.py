@@ -6,7 +6,7 @@ import time
 
 import gradio as gr
 
-from pipelines import catalog, generation, lm
+from pipelines import catalog
 from ui import common
 
 TASK = "generation"
@@ -17,6 +17,7 @@ TITLE = catalog.TASK_TITLES[TASK]
 def generate(prompt: str, model: str | None, max_new_tokens: float, temperature: float, top_p: float,
              top_k: float, repetition_penalty: float, stop: str, system_prompt: str):
     """Stream the generated text: each yield carries the text so far."""
+    from pipelines import generation, lm  # deferred import, see app.py
     name, loads = common.announce_loading(TASK, model)
     settings = lm.GenerationSettings(
         max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_p=float(top_p),

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from pipelines import catalog, corpora, inputs, qa
+from pipelines import catalog, corpora, inputs
 from ui import common
+
+if TYPE_CHECKING:
+    from pipelines import qa
 
 TASK = "qa"
 TITLE = catalog.TASK_TITLES[TASK]
@@ -22,6 +26,7 @@ TOP_K_HEADERS = ["#", "Answer", "Score", "Start", "End"]
 @common.shows_errors
 def answer(question: str, context: str, model: str | None, top_k: float, phrase: bool):
     """Run the QA pipeline and shape its result for the tab's outputs."""
+    from pipelines import qa  # deferred import, see app.py
     _, loads = common.announce_loading(TASK, model)
     phrase_with = phrasing_model(model) if phrase else None
     if phrase_with:

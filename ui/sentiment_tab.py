@@ -6,7 +6,7 @@ import time
 
 import gradio as gr
 
-from pipelines import catalog, sentiment
+from pipelines import catalog
 from ui import common
 
 TASK = "sentiment"
@@ -17,6 +17,7 @@ LINE_HEADERS = ["Text", "Label", "Score"]
 @common.shows_errors
 def classify(text: str, model: str | None):
     """One text: its label probabilities."""
+    from pipelines import sentiment  # deferred import, see app.py
     _, loads = common.announce_loading(TASK, model)
     started = time.perf_counter()
     result = sentiment.classify_sentiment(text, model or None)
@@ -27,6 +28,7 @@ def classify(text: str, model: str | None):
 @common.shows_errors
 def classify_lines(lines: str, model: str | None):
     """Each non-empty line scored on its own, in batches: one table row per line."""
+    from pipelines import sentiment  # deferred import, see app.py
     _, loads = common.announce_loading(TASK, model)
     started = time.perf_counter()
     results = sentiment.classify_lines((lines or "").splitlines(), model or None)
@@ -38,6 +40,7 @@ def classify_lines(lines: str, model: str | None):
 @common.shows_errors
 def score_file(upload, text_column: str, model: str | None, progress=gr.Progress()):
     """A CSV scored in batches; the scored copy is offered back for download."""
+    from pipelines import sentiment  # deferred import, see app.py
     if upload is None:
         raise ValueError("Upload a CSV file first.")
     path = common.file_path(upload)

@@ -6,7 +6,7 @@ import time
 
 import gradio as gr
 
-from pipelines import catalog, translation
+from pipelines import catalog, languages
 from ui import common
 
 TASK = "translation"
@@ -16,6 +16,7 @@ TITLE = catalog.TASK_TITLES[TASK]
 @common.shows_errors
 def translate(text: str, model: str | None, source_lang: str | None, target_lang: str | None):
     """Translate between the chosen languages (language codes, as the pickers give them)."""
+    from pipelines import translation  # deferred import, see app.py
     _, loads = common.announce_loading(TASK, model)
     started = time.perf_counter()
     result = translation.translate(text, model or None, source_lang or None, target_lang or None)
@@ -25,6 +26,7 @@ def translate(text: str, model: str | None, source_lang: str | None, target_lang
 @common.shows_errors
 def update_languages(model: str | None) -> tuple[dict, dict]:
     """New source and target choices for the model just picked."""
+    from pipelines import translation  # deferred import, see app.py
     choices = translation.language_choices(model or None)
     return (gr.update(choices=list(choices.sources), value=choices.default_source),
             gr.update(choices=list(choices.targets), value=choices.default_target))
@@ -38,7 +40,7 @@ def fill_languages(model: str | None, source_lang: str | None, target_lang: str 
     return update_languages(model)
 
 
-def initial_languages(model: str | None) -> translation.LanguageChoices | None:
+def initial_languages(model: str | None) -> languages.LanguageChoices | None:
     """The pickers' first choices, when known without loading a model: starting the app loads none.
 
     Catalogue entries and instruct LMs list their languages; a local seq2seq model has to be loaded
@@ -48,9 +50,8 @@ def initial_languages(model: str | None) -> translation.LanguageChoices | None:
         spec = catalog.resolve(TASK, model)
     except ValueError:  # no model can translate right now: the pickers stay empty until one is chosen
         return None
-    if spec.kind != catalog.CAUSAL_LM and not spec.language_pairs:
-        return None
-    return translation.language_choices(model or None)
+    route = languages.catalogue_route(spec)
+    return route.choices() if route else None
 
 
 def example_rows() -> tuple[list[list], list[str]]:
@@ -63,14 +64,14 @@ def example_rows() -> tuple[list[list], list[str]]:
 
 def build() -> gr.Dropdown:
     picker = common.model_picker(TASK, elem_id="translation-model")
-    languages = initial_languages(picker.value)
+    offered = initial_languages(picker.value)
     with gr.Row():
-        source = gr.Dropdown(list(languages.sources) if languages else [], label="From",
-                             value=languages.default_source if languages else None,
+        source = gr.Dropdown(list(offered.sources) if offered else [], label="From",
+                             value=offered.default_source if offered else None,
                              elem_id="translation-source", allow_custom_value=True,
                              info="Only what the chosen model can do (a local model's: after its first run)")
-        target = gr.Dropdown(list(languages.targets) if languages else [], label="To",
-                             value=languages.default_target if languages else None,
+        target = gr.Dropdown(list(offered.targets) if offered else [], label="To",
+                             value=offered.default_target if offered else None,
                              elem_id="translation-target", allow_custom_value=True)
     with gr.Row():
         with gr.Column():

@@ -55,11 +55,13 @@ def pipelines(result: dict) -> str:
 def app_load(result: dict) -> str:
     rows = [[r["clients"], r["sides"]["app"]["rps"], r["sides"]["direct"]["rps"], f"{r['ratio_app_vs_direct']:.0%}",
              r["sides"]["app"]["latency_s"]["p50"] * 1000, r["sides"]["app"]["latency_s"]["p95"] * 1000,
-             r["sides"]["direct"]["latency_s"]["p50"] * 1000, r["sides"]["direct"]["latency_s"]["p95"] * 1000,
-             r["overhead_p50_ms"], f"{r['batching_gain']:.2f}x" if r["batching_gain"] else "",
-             f"{r['same_labels']:.0%}"] for r in result["results"]]
+             r["sides"]["direct"]["latency_s"]["p50"] * 1000, r["overhead_p50_ms"],
+             *(r.get(key, "") for key in ("direct_cpu_ms", "web_cpu_ms", "client_cpu_ms")),
+             f"{r['batching_gain']:.2f}x" if r["batching_gain"] else "", f"{r['same_labels']:.0%}"]
+            for r in result["results"]]
     return table(["clients", "app req/s", "direct req/s", "app / direct", "app p50 ms", "app p95 ms",
-                  "direct p50 ms", "direct p95 ms", "overhead p50 ms", "micro-batched / direct", "same labels"], rows)
+                  "direct p50 ms", "overhead p50 ms", "model CPU ms/req", "web layer CPU ms/req",
+                  "client CPU ms/req", "batched / one at a time", "same labels"], rows)
 
 
 def cold_start(result: dict) -> str:
@@ -130,7 +132,7 @@ def key_figures(folder: Path) -> dict[str, float]:
         by_clients = {r["clients"]: r for r in result["results"]}
         found["app / direct req/s, 16 clients"] = by_clients[16]["ratio_app_vs_direct"]
         found["web overhead p50 ms, 1 client"] = by_clients[1]["overhead_p50_ms"]
-        found["micro-batched / direct req/s, 16 clients"] = by_clients[16]["batching_gain"]
+        found["batched / one-at-a-time req/s, 16 clients (direct)"] = by_clients[16]["batching_gain"]
     if (result := load("cold_start", folder)) is not None:
         found["UI served, s after start"] = result["ui_served_median_s"]
     if (result := load("finetune_vs_trainer", folder)) is not None:

@@ -108,6 +108,26 @@ def test_classify_sentiment_gives_sorted_label_probabilities(client, tiny_classi
     assert bars["label"] == labels[0]["label"]  # the bars show the same top label
 
 
+def test_concurrent_sentiment_requests_each_get_their_own_answer(client, tiny_classifier):
+    """Requests in flight together are batched by the pipeline; each must still get its own text's scores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"review number {i}: {'great fun' if i % 2 else 'a dull mess'}" + " really" * i for i in range(12)]
+    alone = {t: client.predict(t, tiny_classifier, api_name="/classify_sentiment")[1] for t in texts[:3]}
+    clients = [Client(client.src, verbose=False, ssl_verify=False) for _ in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(lambda i: clients[i % 6].predict(texts[i], tiny_classifier,
+                                                                  api_name="/classify_sentiment")[1],
+                                 range(len(texts))))
+    assert all(r["model"] == tiny_classifier for r in together)
+    for text, result in zip(texts, together):
+        if text in alone:
+            assert [l["label"] for l in result["labels"]] == [l["label"] for l in alone[text]["labels"]]
+            assert [l["score"] for l in result["labels"]] == pytest.approx(
+                [l["score"] for l in alone[text]["labels"]], abs=1e-5)
+    assert len({tuple(l["score"] for l in r["labels"]) for r in together}) > 1  # not one answer for all
+
+
 def test_classify_lines_scores_each_line(client, tiny_classifier):
     table, result, _ = client.predict("I loved it.\n\nDull and boring.\nFunny!", tiny_classifier,
                                       api_name="/classify_lines")

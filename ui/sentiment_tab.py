@@ -12,6 +12,10 @@ from ui import common
 TASK = "sentiment"
 TITLE = catalog.TASK_TITLES[TASK]
 LINE_HEADERS = ["Text", "Label", "Score"]
+# Single-text requests that may be in the handler at once. More than the app's default, because the
+# pipeline groups the ones that wait for the model into its next forward pass (pipelines.sentiment.
+# MICRO_BATCH): a waiting request holds a thread, not a core.
+CONCURRENT_SINGLE_TEXTS = 16
 
 
 @common.shows_errors
@@ -102,7 +106,7 @@ def build() -> gr.Dropdown:
     with gr.Accordion("Result as JSON (what the API returns)", open=False):
         as_json = gr.JSON(label="Result")
     gr.on([run.click, text.submit], classify, [text, picker], [bars, as_json, took],
-          api_name="classify_sentiment")
+          api_name="classify_sentiment", concurrency_limit=CONCURRENT_SINGLE_TEXTS)
     run_lines.click(classify_lines, [lines, picker], [line_table, as_json, took], api_name="classify_lines")
     run_csv.click(score_file, [csv_in, column, picker], [csv_out, csv_summary, as_json, took],
                   api_name="score_csv")

@@ -77,8 +77,8 @@ def build_demo(tabs=TABS) -> gr.Blocks:
 
 
 # What the tabs' handlers import on first use; imported in the background once the UI is served.
-DEFERRED_MODULES = ("pipelines.qa", "pipelines.sentiment", "pipelines.summarization", "pipelines.translation",
-                    "pipelines.generation")
+DEFERRED_MODULES = ("pipelines.qa", "pipelines.sentiment", "pipelines.sentiment_csv", "pipelines.summarization",
+                    "pipelines.translation", "pipelines.generation")
 
 
 def serve() -> None:

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from pipelines import catalog, lm, loading, sentiment
-from pipelines.sentiment import classify_lines, classify_sentiment, guess_text_column, score_csv
+from pipelines.sentiment import classify_lines, classify_sentiment
+from pipelines.sentiment_csv import MAX_CSV_ROWS, guess_text_column, score_csv
 from tests import tiny_models
 
 LABELS = ("sad", "meh", "glad")  # not NEGATIVE/POSITIVE: the names must come from the config
@@ -180,7 +181,7 @@ def test_score_csv_refuses_missing_and_oversized_files(sharp_classifier, tmp_pat
     with pytest.raises(ValueError, match="Could not open"):
         score_csv(tmp_path / "nowhere.csv", tmp_path, model=sharp_classifier)
     big = tmp_path / "big.csv"
-    big.write_text("text\n" + "a review\n" * (sentiment.MAX_CSV_ROWS + 1))
+    big.write_text("text\n" + "a review\n" * (MAX_CSV_ROWS + 1))
     with pytest.raises(ValueError, match="split it"):
         score_csv(big, tmp_path, model=sharp_classifier)
 

@@ -44,13 +44,13 @@ def classify_lines(lines: str, model: str | None):
 @common.shows_errors
 def score_file(upload, text_column: str, model: str | None, progress=gr.Progress()):
     """A CSV scored in batches; the scored copy is offered back for download."""
-    from pipelines import sentiment  # deferred import, see app.py
+    from pipelines import sentiment_csv  # deferred import, see app.py
     if upload is None:
         raise ValueError("Upload a CSV file first.")
     path = common.file_path(upload)
     name, loads = common.announce_loading(TASK, model)
     started = time.perf_counter()
-    table = sentiment.score_csv(path, path.parent, text_column.strip() or None, model or None,
+    table = sentiment_csv.score_csv(path, path.parent, text_column.strip() or None, model or None,
                                 progress=progress_reporter(progress))
     counts = ", ".join(f"{label} {count:,}" for label, count in table.label_counts.items())
     summary = f"Scored {table.rows:,} rows of column `{table.text_column}`: {counts}."

@@ -42,6 +42,18 @@ def wait_for_waiters(batcher: MicroBatcher, key, count: int) -> None:
     raise AssertionError(f"{count} callers never queued")
 
 
+def call_while_busy(batcher: MicroBatcher, model: GatedModel, first: tuple, later: list[tuple], queued) -> tuple:
+    """Call with `first` (key, item); while the model holds that batch, call with each of `later`; when
+    `queued()` returns, release the model. The futures of the first call and of the later ones, all done."""
+    with ThreadPoolExecutor(len(later) + 1) as pool:
+        first_call = pool.submit(batcher, *first)
+        assert model.first_started.wait(10)
+        later_calls = [pool.submit(batcher, *args) for args in later]
+        queued()
+        model.release.set()
+    return first_call, later_calls
+
+
 def test_a_lone_call_runs_at_once_as_a_batch_of_one():
     seen = []
     batcher = MicroBatcher(lambda key, items: seen.append(list(items)) or [i * 2 for i in items])
@@ -52,14 +64,10 @@ def test_a_lone_call_runs_at_once_as_a_batch_of_one():
 def test_calls_that_queue_while_the_model_is_busy_share_the_next_batch():
     model = GatedModel()
     batcher = MicroBatcher(model, max_size=16)
-    with ThreadPoolExecutor(8) as pool:
-        first = pool.submit(batcher, "m", "a")
-        assert model.first_started.wait(10)
-        rest = [pool.submit(batcher, "m", item) for item in "bcdef"]
-        wait_for_waiters(batcher, "m", 5)
-        model.release.set()
-        assert first.result(10) == "m:a"
-        assert [f.result(10) for f in rest] == [f"m:{item}" for item in "bcdef"]  # each gets its own
+    first, rest = call_while_busy(batcher, model, ("m", "a"), [("m", item) for item in "bcdef"],
+                                  lambda: wait_for_waiters(batcher, "m", 5))
+    assert first.result() == "m:a"
+    assert [f.result() for f in rest] == [f"m:{item}" for item in "bcdef"]  # each gets its own
     assert len(model.batches) == 2  # one forward pass for the five that waited, not five
     assert model.batches[0][1] == ["a"] and sorted(model.batches[1][1]) == list("bcdef")
 
@@ -67,14 +75,9 @@ def test_calls_that_queue_while_the_model_is_busy_share_the_next_batch():
 def test_batches_hold_at_most_max_size_items():
     model = GatedModel()
     batcher = MicroBatcher(model, max_size=3)
-    with ThreadPoolExecutor(10) as pool:
-        first = pool.submit(batcher, "m", "x0")
-        assert model.first_started.wait(10)
-        rest = [pool.submit(batcher, "m", f"x{i}") for i in range(1, 8)]
-        time.sleep(0.2)  # let every caller queue
-        model.release.set()
-        results = [first.result(10)] + [f.result(10) for f in rest]
-    assert results == [f"m:x{i}" for i in range(8)]
+    first, rest = call_while_busy(batcher, model, ("m", "x0"), [("m", f"x{i}") for i in range(1, 8)],
+                                  lambda: time.sleep(0.2))  # let every caller queue
+    assert [first.result()] + [f.result() for f in rest] == [f"m:x{i}" for i in range(8)]
     assert max(len(items) for _, items in model.batches) <= 3
     assert sorted(item for _, items in model.batches for item in items) == [f"x{i}" for i in range(8)]
 
@@ -82,31 +85,22 @@ def test_batches_hold_at_most_max_size_items():
 def test_different_models_never_share_a_batch():
     model = GatedModel()
     batcher = MicroBatcher(model)
-    with ThreadPoolExecutor(8) as pool:
-        first = pool.submit(batcher, "m1", "a")
-        assert model.first_started.wait(10)
-        others = [pool.submit(batcher, key, item) for key, item in
-                  (("m1", "b"), ("m2", "c"), ("m1", "d"))]
-        wait_for_waiters(batcher, "m1", 2)
-        model.release.set()
-        assert first.result(10) == "m1:a"
-        assert [f.result(10) for f in others] == ["m1:b", "m2:c", "m1:d"]
+    first, others = call_while_busy(batcher, model, ("m1", "a"), [("m1", "b"), ("m2", "c"), ("m1", "d")],
+                                    lambda: wait_for_waiters(batcher, "m1", 2))
+    assert first.result() == "m1:a"
+    assert [f.result() for f in others] == ["m1:b", "m2:c", "m1:d"]
     assert {key: sorted(items) for key, items in model.batches[1:]} == {"m1": ["b", "d"], "m2": ["c"]}
 
 
 def test_an_error_reaches_every_caller_of_its_batch_and_the_next_batch_runs():
     model = GatedModel(fail_on="bad")
     batcher = MicroBatcher(model)
-    with ThreadPoolExecutor(8) as pool:
-        first = pool.submit(batcher, "m", "a")
-        assert model.first_started.wait(10)
-        shared = [pool.submit(batcher, "m", item) for item in ("b", "bad")]
-        wait_for_waiters(batcher, "m", 2)
-        model.release.set()
-        assert first.result(10) == "m:a"
-        for future in shared:
-            with pytest.raises(ValueError, match="cannot run bad"):
-                future.result(10)
+    first, shared = call_while_busy(batcher, model, ("m", "a"), [("m", "b"), ("m", "bad")],
+                                    lambda: wait_for_waiters(batcher, "m", 2))
+    assert first.result() == "m:a"
+    for future in shared:
+        with pytest.raises(ValueError, match="cannot run bad"):
+            future.result()
     assert batcher("m", "c") == "m:c"
 
 

@@ -23,7 +23,7 @@ MODE_CHOICES = [("Full fine-tuning (every weight trains)", "full"),
                 ("Feature extraction (backbone frozen, only the new head trains)", "feature-extraction"),
                 ("Top-k layers (head and the top k layers train)", "top-k")]
 PRECISION_CHOICES = ["auto", "no", "bf16"]
-COMPARISON_HEADERS = ["Metric (held-out)", "Base", "Fine-tuned"]
+COMPARISON_HEADERS = ["Metric (held-out)", "Base (before fine-tuning)", "Fine-tuned"]
 MISTAKE_HEADERS = ["Text", "True label", "Predicted", "Confidence"]
 # The watched run's id is not private; a fixed key and secret let it survive an app restart.
 WATCHED_KEY = "transfer-studio-finetune-run"
@@ -198,7 +198,7 @@ def build_run_view():
     with gr.Row():
         comparison = gr.Dataframe(headers=COMPARISON_HEADERS, label="Base vs fine-tuned, same held-out rows",
                                   interactive=False, elem_id="finetune-comparison")
-        confusion_base = gr.Dataframe(label="Confusion matrix: base", interactive=False,
+        confusion_base = gr.Dataframe(label="Confusion matrix: base (before fine-tuning)", interactive=False,
                                       elem_id="finetune-confusion-base")
         confusion_tuned = gr.Dataframe(label="Confusion matrix: fine-tuned", interactive=False,
                                        elem_id="finetune-confusion-tuned")

@@ -131,10 +131,18 @@ def misclassified_rows(result: dict | None) -> list[list]:
     return [[m["text"], m["label"], m["predicted"], m["confidence"]] for m in tuned.get("misclassified", [])]
 
 
+BASE_HEAD_NOTES = {
+    "new": "The **Base** column is the base checkpoint with a new, untrained classification head over your "
+           "labels: it shows what the model knows before any training on your data (about chance). ",
+    "kept": "The **Base** column is the base checkpoint with its own trained head (it already predicted "
+            "exactly your labels): it shows how well it did on your data before fine-tuning. ",
+}
+
+
 def finished_note(result: dict | None) -> str:
     if not result:
         return ""
-    return (f"The fine-tuned model is saved as **{result['registered_as']}** "
+    return BASE_HEAD_NOTES.get(result.get("base_head"), "") + (f"The fine-tuned model is saved as **{result['registered_as']}** "
             f"({result['train_rows']:,} training rows, {result['held_out_rows']:,} held out, "
             f"{result['training_time_s']:.0f} s, {result['samples_per_s']:.0f} samples/s, "
             f"precision {result['mixed_precision']}). It is now in the **Sentiment** tab's model picker under "

@@ -66,10 +66,12 @@ def build_demo(tabs=TABS) -> gr.Blocks:
         header = gr.Markdown(header_text(), elem_id="header")
         pickers = {}
         for tab in tabs:
-            with gr.Tab(tab.TITLE, id=tab.TASK, elem_id=f"tab-{tab.TASK}"):
+            with gr.Tab(tab.TITLE, id=tab.TASK, elem_id=f"tab-{tab.TASK}") as shown_tab:
                 picker = tab.build()
             if picker is not None:
                 pickers[picker] = picker_refresher(tab)
+                # opening a tab lists the models on disk now: one fine-tuned a moment ago is there
+                shown_tab.select(pickers[picker], outputs=picker, api_visibility="private", show_progress="hidden")
         demo.load(functools.partial(refresh_page, tuple(pickers.values())), outputs=[header, *pickers],
                   api_visibility="private")
     demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT)

@@ -118,3 +118,11 @@ def test_train_reload_mid_run_and_see_results(page):
     expect(page.locator("#finetune-note")).to_contain_text("Sentiment")
     expect(page.locator("#finetune-progress")).to_contain_text(f"step {total} / {total}")
     screenshot(page, "finished")
+
+    # the page was loaded mid-run, so the Sentiment picker's first list lacked the new model; opening
+    # the tab re-reads it
+    registered = re.search(r"saved as (\S+) \(", page.locator("#finetune-note").inner_text()).group(1)
+    page.get_by_role("tab", name="Sentiment", exact=True).click()
+    page.locator("#sentiment-model input").click()
+    expect(page.get_by_role("option").filter(has_text=registered).first).to_be_visible()
+    page.keyboard.press("Escape")

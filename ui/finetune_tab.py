@@ -23,7 +23,7 @@ MODE_CHOICES = [("Full fine-tuning (every weight trains)", "full"),
                 ("Feature extraction (backbone frozen, only the new head trains)", "feature-extraction"),
                 ("Top-k layers (head and the top k layers train)", "top-k")]
 PRECISION_CHOICES = ["auto", "no", "bf16"]
-COMPARISON_HEADERS = ["Metric (held-out)", "Base (before fine-tuning)", "Fine-tuned"]
+COMPARISON_HEADERS = ["Metric (held-out)", "Base", "Fine-tuned"]
 MISTAKE_HEADERS = ["Text", "True label", "Predicted", "Confidence"]
 # The watched run's id is not private; a fixed key and secret let it survive an app restart.
 WATCHED_KEY = "transfer-studio-finetune-run"

@@ -146,8 +146,8 @@ def finished_note(result: dict | None) -> str:
             f"({result['train_rows']:,} training rows, {result['held_out_rows']:,} held out, "
             f"{result['training_time_s']:.0f} s, {result['samples_per_s']:.0f} samples/s, "
             f"precision {result['mixed_precision']}). It is now in the **Sentiment** tab's model picker under "
-            "that name (press ↻ Refresh list there if the page was open before it finished); the download "
-            "button holds the same `save_pretrained` folder with its model card.")
+            "that name (opening the tab refreshes its list); the download button holds the same "
+            "`save_pretrained` folder with its model card.")
 
 
 def run_rows(summaries) -> list[list]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines import catalog, settings
+from pipelines import catalog, model_kinds, settings
 from pipelines.catalog import ModelSpec
 
 if TYPE_CHECKING:  # torch is imported on first use: the app serves its UI before paying for it
@@ -220,7 +220,7 @@ def _kind_from_hub(spec: ModelSpec) -> str | None:
         config = AutoConfig.from_pretrained(spec.hub_id, revision=spec.revision, trust_remote_code=False)
     except (OSError, ValueError) as err:
         raise ValueError(f"Could not read the config of '{spec.hub_id}': {_first_line(err)}") from err
-    return catalog.kind_from_config(config.to_dict())
+    return model_kinds.kind_from_config(config.to_dict())
 
 
 def _first_line(err: Exception) -> str:

@@ -181,6 +181,8 @@ def test_the_run_view_shows_curves_results_and_the_zip(finished_run, home):
     assert len(mistakes) == len(finished_run["result"]["finetuned"]["misclassified"])
     assert download["visible"] and download["value"].endswith("tab-tuned.zip")
     assert "tab-tuned" in note and "Sentiment" in note
+    assert ("every held-out row right" in note) == (not mistakes)  # an empty table is explained
+    assert "new, untrained classification head" in note  # a sentence encoder gets a new head
     assert not stop["interactive"] and not resume["interactive"]
     assert runs[0][0] == run_id == finished_run["run_id"] and runs[0][1] == "finished"
     # A second look with nothing new sends nothing: the timer's ticks stay cheap.

@@ -139,10 +139,19 @@ BASE_HEAD_NOTES = {
 }
 
 
+def mistakes_note(result: dict) -> str:
+    tuned = result.get("finetuned") or {}
+    if "misclassified" not in tuned:
+        return ""
+    if not tuned["misclassified"]:
+        return "It gets every held-out row right, so the table of mistakes is empty. "
+    return "The table lists its held-out mistakes, the most confident first. "
+
+
 def finished_note(result: dict | None) -> str:
     if not result:
         return ""
-    return BASE_HEAD_NOTES.get(result.get("base_head"), "") + (f"The fine-tuned model is saved as **{result['registered_as']}** "
+    return BASE_HEAD_NOTES.get(result.get("base_head"), "") + mistakes_note(result) + (f"The fine-tuned model is saved as **{result['registered_as']}** "
             f"({result['train_rows']:,} training rows, {result['held_out_rows']:,} held out, "
             f"{result['training_time_s']:.0f} s, {result['samples_per_s']:.0f} samples/s, "
             f"precision {result['mixed_precision']}). It is now in the **Sentiment** tab's model picker under "

@@ -2,11 +2,13 @@
 
 A local `evaluate` module: the canonical `evaluate.load("accuracy")` needs the Hub, this one is loaded
 by path (see ../__init__.py). Keep one import per line: evaluate reads them to find missing packages.
+The shared parts are in ../sklearn_base.py.
 """
 
-import datasets
 import evaluate
 from sklearn.metrics import accuracy_score
+
+from pipelines.finetune.metrics import sklearn_base
 
 _DESCRIPTION = """
 Accuracy is the proportion of correct predictions among all predictions:
@@ -30,25 +32,12 @@ Examples:
     {'accuracy': 0.75}
 """
 
-_CITATION = """
-@article{scikit-learn, title={Scikit-learn: Machine Learning in {P}ython}, author={Pedregosa, F. and
-others}, journal={Journal of Machine Learning Research}, volume={12}, pages={2825--2830}, year={2011}}
-"""
-
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class Accuracy(evaluate.Metric):
-    def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Value("int32"),
-                                        "references": datasets.Value("int32")}),
-            reference_urls=["https://scikit-learn.org/stable/modules/generated/"
-                            "sklearn.metrics.accuracy_score.html"],
-        )
+class Accuracy(sklearn_base.SklearnMetric):
+    FUNCTION = staticmethod(accuracy_score)
+    DESCRIPTION, ARGS_DESCRIPTION = _DESCRIPTION, _KWARGS_DESCRIPTION
 
     def _compute(self, predictions, references, normalize=True, sample_weight=None):
-        return {"accuracy": float(accuracy_score(references, predictions, normalize=normalize,
-                                                 sample_weight=sample_weight))}
+        return {"accuracy": float(self._score(predictions, references, normalize=normalize,
+                                              sample_weight=sample_weight))}

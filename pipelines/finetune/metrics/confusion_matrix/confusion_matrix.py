@@ -2,11 +2,13 @@
 
 A local `evaluate` module loaded by path (see ../__init__.py); the Hub's version needs a network.
 Keep one import per line: evaluate reads them to find missing packages.
+The shared parts are in ../sklearn_base.py.
 """
 
-import datasets
 import evaluate
 from sklearn.metrics import confusion_matrix
+
+from pipelines.finetune.metrics import sklearn_base
 
 _DESCRIPTION = """
 Entry [i][j] of the matrix counts the examples whose true class is i and whose predicted class is j:
@@ -32,26 +34,13 @@ Examples:
     {'confusion_matrix': [[2, 1, 0], [0, 1, 0], [0, 0, 0]]}
 """
 
-_CITATION = """
-@article{scikit-learn, title={Scikit-learn: Machine Learning in {P}ython}, author={Pedregosa, F. and
-others}, journal={Journal of Machine Learning Research}, volume={12}, pages={2825--2830}, year={2011}}
-"""
-
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class ConfusionMatrix(evaluate.Metric):
-    def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Value("int32"),
-                                        "references": datasets.Value("int32")}),
-            reference_urls=["https://scikit-learn.org/stable/modules/generated/"
-                            "sklearn.metrics.confusion_matrix.html"],
-        )
+class ConfusionMatrix(sklearn_base.SklearnMetric):
+    FUNCTION = staticmethod(confusion_matrix)
+    DESCRIPTION, ARGS_DESCRIPTION = _DESCRIPTION, _KWARGS_DESCRIPTION
 
     def _compute(self, predictions, references, labels=None, sample_weight=None, normalize=None):
-        matrix = confusion_matrix(references, predictions, labels=labels, sample_weight=sample_weight,
-                                  normalize=normalize)
+        matrix = self._score(predictions, references, labels=labels, sample_weight=sample_weight,
+                             normalize=normalize)
         return {"confusion_matrix": matrix.tolist()}

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from tests import tiny_models
 from tests.browser_support import SCREENSHOTS, browser_page, running_app
-from tests.test_finetune_tab import write_keywords_csv
+from tests.tiny_models import write_keywords_csv
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -64,7 +64,7 @@ def screenshot(page, name: str) -> None:
 
 
 def test_upload_map_and_preview(page, tmp_path):
-    upload = write_keywords_csv(tmp_path / "reviews.csv")
+    upload = write_keywords_csv(tmp_path / "reviews.csv", header=("id", "review", "sentiment"))
     page.locator("#finetune-file input[type=file]").set_input_files(str(upload))
     expect(page.locator("#finetune-summary")).to_contain_text("60 rows", timeout=60_000)
     expect(page.locator("#finetune-preview")).to_contain_text("the film was")

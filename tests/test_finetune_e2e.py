@@ -7,11 +7,9 @@ repeats that run exactly; run folders report dead processes and queue positions.
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import json
 import os
-import random
 import subprocess
 import sys
 import time
@@ -29,41 +27,20 @@ from pipelines.sentiment import classify_sentiment
 from tests import tiny_models
 
 REPO = settings.REPO_ROOT
-POSITIVE, NEGATIVE = ("wonderful", "moving", "funny"), ("dull", "boring")  # words the tiny tokenizer knows
 EPOCHS, STEPS_PER_EPOCH = 30, 6  # 48 training rows in batches of 8: long enough to stop half-way
-
-
-def write_keywords_csv(path, n=60):
-    """A learnable task: the label follows one keyword in an otherwise constant sentence."""
-    rng = random.Random(0)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        for i in range(n):
-            positive = i % 2 == 0
-            word = rng.choice(POSITIVE if positive else NEGATIVE)
-            writer.writerow([f"the film was {word} and the cat sat", "positive" if positive else "negative"])
-    return path
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     """A STUDIO_HOME of this module's own, with a tiny encoder: the models these tests register must not
     become another test's default sentiment model. Module-wide, so that runs can be compared."""
-    home = tmp_path_factory.mktemp("finetune_home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STUDIO_HOME", str(home))
-        # Launched processes inherit the environment. One thread each: on a small shared machine two
-        # threads spin against each other.
-        patch.setenv("OMP_NUM_THREADS", "1")
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        tiny_models.build_encoder(home / "models" / "tiny-encoder")
+    with tiny_models.finetune_home(tmp_path_factory.mktemp("finetune_home")) as home:
         yield home
 
 
 @pytest.fixture(scope="module")
 def keywords_csv(tmp_path_factory):
-    return write_keywords_csv(tmp_path_factory.mktemp("upload") / "keywords.csv")
+    return tiny_models.write_keywords_csv(tmp_path_factory.mktemp("upload") / "keywords.csv")
 
 
 def keyword_config(data_file, **changes) -> FinetuneConfig:
@@ -194,7 +171,7 @@ def own_home(tmp_path, monkeypatch):
 def fake_run(name, state, tmp_path, **status):
     run = RunFolder(settings.runs_dir() / name)
     run.path.mkdir()
-    FinetuneConfig(data_file=str(write_keywords_csv(tmp_path / f"{name}.csv"))).to_json(run.config_file)
+    FinetuneConfig(data_file=str(tiny_models.write_keywords_csv(tmp_path / f"{name}.csv"))).to_json(run.config_file)
     run.write_status(state, **status)
     return run
 

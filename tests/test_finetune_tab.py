@@ -6,8 +6,6 @@ become other tests' defaults); training runs in `accelerate launch` processes, a
 
 from __future__ import annotations
 
-import csv
-import random
 import socket
 import time
 
@@ -20,20 +18,6 @@ from gradio_client.exceptions import AppError
 from pipelines import catalog
 from tests import tiny_models
 
-POSITIVE, NEGATIVE = ("wonderful", "moving", "funny"), ("dull", "boring")  # words the tiny tokenizer knows
-
-
-def write_keywords_csv(path, n=60):
-    """A learnable task for a random tiny BERT: the label follows one keyword."""
-    rng = random.Random(0)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "review", "sentiment"])
-        for i in range(n):
-            positive = i % 2 == 0
-            word = rng.choice(POSITIVE if positive else NEGATIVE)
-            writer.writerow([i, f"the film was {word} and the cat sat", "positive" if positive else "negative"])
-    return path
 
 
 def free_port() -> int:
@@ -44,18 +28,14 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("finetune_tab_home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STUDIO_HOME", str(home))
-        patch.setenv("OMP_NUM_THREADS", "1")  # the launched trainers inherit it: 2 shared cores here
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        tiny_models.build_encoder(home / "models" / "tiny-encoder")
+    with tiny_models.finetune_home(tmp_path_factory.mktemp("finetune_tab_home")) as home:
         yield home
 
 
 @pytest.fixture(scope="module")
 def reviews_csv(tmp_path_factory):
-    return write_keywords_csv(tmp_path_factory.mktemp("upload") / "reviews.csv")
+    return tiny_models.write_keywords_csv(tmp_path_factory.mktemp("upload") / "reviews.csv",
+                                          header=("id", "review", "sentiment"))
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,10 @@ folder, so the code under test loads it exactly as it would load a Hub checkpoin
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import os
+import random
 from pathlib import Path
 
 import torch
@@ -190,3 +194,41 @@ def build_nllb(folder: Path, seed: int = 0) -> Path:
     M2M100ForConditionalGeneration(config).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+# --- data and homes for fine-tuning tests -----------------------------------------------------------
+
+POSITIVE, NEGATIVE = ("wonderful", "moving", "funny"), ("dull", "boring")  # words the tiny tokenizer knows
+
+
+def write_keywords_csv(path: Path, n: int = 60, header=("text", "label")) -> Path:
+    """A learnable task for a random tiny BERT: the label follows one keyword. A three-column header
+    gets a row id first (a column the tab must not take for the text)."""
+    rng = random.Random(0)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for i in range(n):
+            positive = i % 2 == 0
+            row = [f"the film was {rng.choice(POSITIVE if positive else NEGATIVE)} and the cat sat",
+                   "positive" if positive else "negative"]
+            writer.writerow([i, *row] if len(header) == 3 else row)
+    return path
+
+
+@contextlib.contextmanager
+def finetune_home(home: Path):
+    """`home` as STUDIO_HOME with a tiny encoder in its models folder, offline, one thread per process
+    (launched trainers inherit the environment; on a small shared machine two threads spin against
+    each other). The environment is restored afterwards."""
+    saved = {key: os.environ.get(key) for key in ("STUDIO_HOME", "OMP_NUM_THREADS", "HF_HUB_OFFLINE")}
+    os.environ.update(STUDIO_HOME=str(home), OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    try:
+        build_encoder(home / "models" / "tiny-encoder")
+        yield home
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -12,7 +12,7 @@ import random
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
 CORPUS = [
@@ -34,11 +34,16 @@ CHAT_TEMPLATE = (
 def wordpiece_tokenizer(model_max_length: int = 512, chat: bool = False) -> PreTrainedTokenizerFast:
     """A BERT-style fast tokenizer (offsets, [CLS]/[SEP] pairs) trained on CORPUS."""
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + (["<|im_start|>", "<|im_end|>"] if chat else [])
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    # A fixed vocabulary rather than a trained one: the WordPiece trainer breaks ties in a different
+    # order in each process, so trained vocabularies (and the models built on them) varied run to run.
+    words = sorted({word for line in CORPUS
+                    for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(line))})
+    chars = sorted({char for word in words for char in word})
+    tokens = dict.fromkeys([*specials, *chars, *("##" + char for char in chars), *words])
+    tok = Tokenizer(models.WordPiece({token: i for i, token in enumerate(tokens)}, unk_token="[UNK]"))
+    tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
     tok.decoder = decoders.WordPiece()
-    tok.train_from_iterator(CORPUS * 3, trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials))
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])

@@ -143,6 +143,26 @@ def test_a_launched_run_stopped_and_resumed_repeats_the_uninterrupted_run(home, 
     assert {"tiny-resumed/config.json", "tiny-resumed/model.safetensors", "tiny-resumed/README.md"} <= names
 
 
+def test_scoring_between_epochs_leaves_training_as_it_was(home, keywords_csv, cli_run, tmp_path):
+    """eval_steps adds held-out scores between epochs (the benchmark's time-to-accuracy curve): at the
+    steps asked for, placed at fractions of an epoch, on a training clock that stops while it scores,
+    and without changing a single loss of the run."""
+    config_file = tmp_path / "config.json"
+    keyword_config(keywords_csv, name="tiny-scored-often", eval_steps=4).to_json(config_file)
+    run, _ = run_cli(config_file)
+    assert losses(run) == losses(cli_run)
+    assert run.result()["finetuned"] == cli_run.result()["finetuned"]
+    evals = [e for e in run.read_log() if e["type"] == "eval"]
+    total = EPOCHS * STEPS_PER_EPOCH
+    between = [s for s in range(1, total + 1) if s % 4 == 0 and s % STEPS_PER_EPOCH]
+    assert sorted(e["step"] for e in evals) == sorted([0, *between, *range(STEPS_PER_EPOCH, total + 1, STEPS_PER_EPOCH)])
+    assert [e["epoch"] for e in evals if e["step"] == 4] == [round(4 / STEPS_PER_EPOCH, 3)]
+    clock = [e["train_time_s"] for e in evals]
+    assert clock == sorted(clock) and clock[-1] == pytest.approx(run.result()["training_time_s"], abs=0.01)
+    with pytest.raises(ValueError, match="eval_steps must be at least 1"):
+        keyword_config(keywords_csv, eval_steps=0)
+
+
 def test_bf16_and_top_k_layers_from_the_command_line(home, keywords_csv, tmp_path):
     keyword_config(keywords_csv).to_json(tmp_path / "config.json")
     run, _ = run_cli(tmp_path / "config.json", "--mode", "top-k", "--mixed-precision", "bf16")

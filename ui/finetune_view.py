@@ -92,11 +92,12 @@ def loss_frame(log: list[dict]) -> pd.DataFrame:
 
 
 def metrics_frame(log: list[dict]) -> pd.DataFrame:
-    """Held-out accuracy and macro-F1 per epoch; the base model's scores at epoch 0."""
+    """Held-out accuracy and macro-F1 per epoch (fractions of an epoch where the run also scored between
+    epochs, `eval_steps`); the base model's scores at epoch 0."""
     rows = []
     for e in evaluations(log):
         rows += [[e["epoch"], e["accuracy"], "accuracy"], [e["epoch"], e["macro_f1"], "macro-F1"]]
-    return pd.DataFrame(rows, columns=METRIC_COLUMNS).astype({"epoch": "int64", "value": "float64", "metric": "str"})
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS).astype({"epoch": "float64", "value": "float64", "metric": "str"})
 
 
 def comparison_rows(info: dict) -> list[list]:

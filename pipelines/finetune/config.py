@@ -45,6 +45,9 @@ class FinetuneConfig:
     max_eval_rows: int = 1000  # +-1.5 points of accuracy is enough to compare base and fine-tuned
     max_train_rows: int | None = None  # None: every row not held out
     logging_steps: int = 10  # reading the loss forces a host sync, so only every N steps
+    # also score the held-out split every N optimizer steps (None: after each epoch only), for a finer
+    # accuracy curve; the training clock stops while it scores
+    eval_steps: int | None = None
     name: str | None = None  # registered model folder; None: "<base>-<dataset>-<run id>"
     dataset_name: str | None = None  # for the model card and the default name; None: file stem
 
@@ -65,8 +68,9 @@ class FinetuneConfig:
             raise ValueError(f"warmup_ratio must be in [0, 1); got {self.warmup_ratio}.")
         if self.name is not None and not _FOLDER_NAME.match(self.name):
             raise ValueError(f"name '{self.name}' must be a folder name: letters, digits, '.', '_', '-'.")
-        if self.max_train_rows is not None and self.max_train_rows < 1:
-            raise ValueError(f"max_train_rows must be at least 1; got {self.max_train_rows}.")
+        for name in ("max_train_rows", "eval_steps"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}.")
 
     @property
     def effective_learning_rate(self) -> float:

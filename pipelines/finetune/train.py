@@ -162,6 +162,11 @@ def _run_epochs(run: RunFolder, config: FinetuneConfig, session: Session, progre
                 run.append_log(_step_entry(session, progress, loss_sum.item() / loss_batches, elapsed))
                 loss_sum.zero_()
                 loss_batches = 0
+            if (config.eval_steps and progress.step % config.eval_steps == 0
+                    and progress.step % session.steps_per_epoch):  # an epoch's end is scored below anyway
+                progress.train_time_s += time.perf_counter() - clock  # the clock stops while it scores
+                _evaluate(run, session, accelerator, progress, "finetuned")
+                clock = time.perf_counter()
             if run.stop_requested():
                 progress.train_time_s += time.perf_counter() - clock
                 _save_checkpoint(run, accelerator, progress)
@@ -195,8 +200,11 @@ def _evaluate(run: RunFolder, session: Session, accelerator: Accelerator, progre
     evaluation = evaluate_model(session.model, session.batches.evaluation, accelerator, session.batches.held_out,
                                 session.split.label_names)
     if accelerator.is_main_process:
-        run.append_log({"type": "eval", "model": which, "epoch": progress.epoch, "step": progress.step,
-                        "accuracy": evaluation.accuracy, "f1": evaluation.macro_f1})
+        # between epochs (eval_steps): the epoch as a fraction, so the curve puts the point where it was taken
+        epoch = round(progress.step / session.steps_per_epoch, 3) if progress.batches_in_epoch else progress.epoch
+        run.append_log({"type": "eval", "model": which, "epoch": epoch, "step": progress.step,
+                        "train_time_s": round(progress.train_time_s, 2), "accuracy": evaluation.accuracy,
+                        "f1": evaluation.macro_f1})
     return evaluation.to_dict()
 
 

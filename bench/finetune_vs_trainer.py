@@ -12,6 +12,12 @@ Figures: samples/s in the training loop, training time, whole-run time (ours: ba
 evaluations, checkpoints, saving, registering; Trainer: train + predict), held-out accuracy, peak
 resident memory from loading the model to the end (sampled), and the fraction of the measured peak
 FLOP rate on real (non-padding) tokens.
+
+Time to accuracy: every variant also scores the held-out rows every `EVALS_PER_RUN`-th of its steps
+(ours: the config's `eval_steps`; the Trainer: its own `eval_strategy="steps"`), with its training
+clock stopped while it scores, so each run leaves an accuracy curve over training seconds. From it:
+the training time until the run first came within half a point of its own final accuracy, and until
+it reached the round's common target, the lowest final accuracy of the three (each gets there).
 """
 
 from __future__ import annotations
@@ -36,6 +42,16 @@ VARIANTS = ("ours", "Trainer defaults", "Trainer tuned")
 # for a stable samples/s, too few for a trained model (accuracies stay near the majority class).
 SIZES = {True: dict(rows=128, eval_rows=64, epochs=1), False: dict(rows=384, eval_rows=256, epochs=1)}
 ROUNDS = {True: 1, False: 2}  # by quick
+EVALS_PER_RUN = 6  # held-out scorings during training, for the time-to-accuracy curve
+# Accuracy is judged, and time to accuracy measured, from the size of the rotten-tomatoes preset on
+# (4,000 rows, 2 epochs, about 0.8 accuracy): below it every variant stays near the majority class, so
+# scoring every other step of the suite's 12-step runs would only add time for a flat curve.
+PRESET_SAMPLES = 4000 * 2
+
+
+def judged(rows: int, epochs: int) -> bool:
+    return rows * epochs >= PRESET_SAMPLES
+WITHIN_FINAL = 0.005  # "reached its final accuracy": within half a point of it
 HOME = common.RESULTS_DIR / "finetune_home"  # runs and registered models land here and are removed
 
 
@@ -82,9 +98,13 @@ def train_ours(config) -> dict:
     result = run.result() or {}
     if state != "finished":
         raise RuntimeError(f"our run ended '{state}': {run.log_tail()}")
+    # (training seconds, step, held-out accuracy) at every scoring during training (not the base model's:
+    # the Trainer's curve has none either); the last one is the final model's
+    curve = [(e["train_time_s"], e["step"], e["accuracy"]) for e in run.read_log()
+             if e["type"] == "eval" and e["model"] == "finetuned"]
     return {"samples_per_s": result["samples_per_s"], "train_s": result["training_time_s"], "wall_s": wall,
             "accuracy": result["finetuned"]["accuracy"], "precision": result["mixed_precision"],
-            "peak_rss_mib": memory["peak_mib"]}
+            "peak_rss_mib": memory["peak_mib"], "curve": curve}
 
 
 def warmup_steps(config, rows: int) -> int:
@@ -120,28 +140,77 @@ def _trainer_run(config, tuned: bool) -> dict:
     train_set = data.train.map(encode, batched=True, remove_columns=["text"])
     held_out = data.held_out.map(encode, batched=True, remove_columns=["text"])
     has_bf16, _ = common.fast_bf16()
+    clock = TrainingClock()
+
+    def accuracy_of(predicted) -> dict:  # length grouping reorders predictions too: use the label_ids given
+        return {"accuracy": float((np.argmax(predicted.predictions, axis=-1) == predicted.label_ids).mean())}
+
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(
             output_dir=out, per_device_train_batch_size=config.batch_size, num_train_epochs=config.epochs,
             learning_rate=config.effective_learning_rate, warmup_steps=warmup_steps(config, len(train_set)),
             weight_decay=config.weight_decay, seed=config.seed, report_to="none", save_strategy="no",
             logging_steps=config.logging_steps, disable_tqdm=True,
+            # the time-to-accuracy curve: scored as often as ours, in batches of 64 (scoring is off the clock)
+            eval_strategy="steps" if config.eval_steps else "no", eval_steps=config.eval_steps,
+            per_device_eval_batch_size=64,
             bf16=tuned and has_bf16, **({"train_sampling_strategy": "group_by_length"} if tuned else {}))
-        trainer = Trainer(model=model, args=args, train_dataset=train_set, processing_class=tokenizer)
+        trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=held_out,
+                          processing_class=tokenizer, compute_metrics=accuracy_of, callbacks=[clock.callback()])
         started = time.perf_counter()
         metrics = trainer.train().metrics
-        # Length grouping reorders predictions too: compare with the label_ids predict returns.
-        predicted = trainer.predict(held_out)
+        accuracy = accuracy_of(trainer.predict(held_out))["accuracy"]
         wall = time.perf_counter() - started
-    accuracy = float((np.argmax(predicted.predictions, axis=-1) == predicted.label_ids).mean())
-    return {"samples_per_s": metrics["train_samples_per_second"], "train_s": metrics["train_runtime"],
-            "wall_s": wall, "accuracy": accuracy, "precision": "bf16" if args.bf16 else "no"}
+    # train_runtime includes the scorings during training; the training clock does not (as ours)
+    samples = metrics["train_samples_per_second"] * metrics["train_runtime"]
+    train_s = metrics["train_runtime"] - clock.scoring_s
+    curve = clock.curve  # ends with the final model's score where the Trainer scored at the last step itself
+    if not curve or curve[-1][1] != trainer.state.global_step:
+        curve.append((train_s, trainer.state.global_step, accuracy))
+    return {"samples_per_s": samples / train_s, "train_s": train_s, "wall_s": wall, "accuracy": accuracy,
+            "precision": "bf16" if args.bf16 else "no", "curve": curve}
+
+
+class TrainingClock:
+    """The Trainer's held-out accuracy at each of its scorings, against training seconds: wall time
+    since training began, less the time spent scoring (each scoring's own `eval_runtime`)."""
+
+    def __init__(self):
+        self.curve: list[tuple[float, int, float]] = []
+        self.scoring_s = 0.0
+        self.started = 0.0
+
+    def callback(self):
+        from transformers import TrainerCallback
+
+        clock = self
+
+        class Callback(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kwargs):
+                clock.started = time.perf_counter()
+
+            def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+                clock.scoring_s += metrics["eval_runtime"]
+                clock.curve.append((time.perf_counter() - clock.started - clock.scoring_s, state.global_step,
+                                    metrics["eval_accuracy"]))
+
+        return Callback()
+
+
+def eval_steps(config) -> int | None:
+    """Score the held-out rows every this many optimizer steps, EVALS_PER_RUN times a run (None: only
+    at the end, below the size where accuracy is judged)."""
+    if not judged(config.max_train_rows, config.epochs):
+        return None
+    steps = math.ceil(config.max_train_rows / config.batch_size) * config.epochs
+    return max(1, steps // EVALS_PER_RUN)
 
 
 def child(variant: str, rows: int, eval_rows: int, epochs: int) -> None:
     import torch
 
     config = preset(rows, eval_rows, epochs)
+    config = config.with_changes(eval_steps=eval_steps(config))
     result = train_ours(config) if variant == "ours" else train_trainer(config, tuned=variant == "Trainer tuned")
     if torch.cuda.is_available():
         result["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
@@ -233,10 +302,14 @@ def run(quick: bool) -> dict:
     print("  token positions computed per epoch, padding included: " + ", ".join(
         f"{v} {p['computed']:,} ({p['padding_share']:.0%} padding)" for v, p in positions.items()), flush=True)
     results = common.interleaved({v: partial(run_variant, v, sizes) for v in VARIANTS}, rounds, warmup=0)
+    timed_to_accuracy = judged(sizes["rows"], sizes["epochs"])
+    if timed_to_accuracy:
+        add_time_to_accuracy(results)
     summary = {}
     for variant, runs in results.items():
         med = {key: statistics.median(r[key] for r in runs)
-               for key in ("samples_per_s", "train_s", "wall_s", "accuracy", "peak_rss_mib")}
+               for key in ("samples_per_s", "train_s", "wall_s", "accuracy", "peak_rss_mib")
+               + (("to_final_s", "to_common_s", "common_target") if timed_to_accuracy else ())}
         precision = runs[-1]["precision"]
         peak_gflops = peaks["bfloat16" if precision == "bf16" else "float32"]["gflops"]
         med["fraction_of_peak"] = flops / med["train_s"] / 1e9 / peak_gflops
@@ -245,21 +318,45 @@ def run(quick: bool) -> dict:
         values["samples_per_s_ratio_vs"] = {
             other: common.median_ratio([r["samples_per_s"] for r in summary[variant]["runs"]],
                                        [r["samples_per_s"] for r in summary[other]["runs"]]) for other in VARIANTS}
-    rows = [[v, s["precision"], s["samples_per_s"], s["train_s"], s["wall_s"], s["accuracy"], s["peak_rss_mib"],
-             s["fraction_of_peak"], s["samples_per_s_ratio_vs"]["Trainer defaults"]] for v, s in summary.items()]
-    common.print_table(["variant", "precision", "samples/s", "train s", "whole run s", "accuracy", "peak RSS MiB",
-                        "of peak", "x Trainer defaults"], rows)
+    rows = [[v, s["precision"], s["samples_per_s"], s["train_s"], s.get("to_final_s", "-"), s.get("to_common_s", "-"),
+             s["wall_s"],
+             s["accuracy"], s["peak_rss_mib"], s["fraction_of_peak"], s["samples_per_s_ratio_vs"]["Trainer defaults"]]
+            for v, s in summary.items()]
+    common.print_table(["variant", "precision", "samples/s", "train s", "to final acc. s", "to common acc. s",
+                        "whole run s", "accuracy", "peak RSS MiB", "of peak", "x Trainer defaults"], rows)
+    if timed_to_accuracy:
+        print(f"  time to accuracy: training seconds until within {WITHIN_FINAL} of the run's final accuracy, and "
+              f"until the round's lowest final accuracy ({summary['ours']['common_target']:.3f}, median), scored "
+              f"every {EVALS_PER_RUN}th of a run")
+    else:
+        print("  time to accuracy: measured from the preset's size on (--finetune-rows 4000 --finetune-epochs 2); "
+              "at this size accuracy does not move")
     return {"sizes": sizes, "rounds": rounds, "training_tflops": flops / 1e12, "token_positions": positions,
             "peak_gflops": {
         k: v["gflops"] for k, v in peaks.items()}, "variants": summary, "targets": targets(summary, sizes)}
 
 
-PRESET_SAMPLES = 4000 * 2  # the rotten-tomatoes preset: 4,000 rows, 2 epochs (about 0.8 accuracy)
+def time_to(curve: list, accuracy: float) -> float:
+    """Training seconds at the first scoring that reached `accuracy` (the curve ends at the final one)."""
+    for seconds, _, found in sorted(curve):
+        if found >= accuracy - 1e-12:
+            return seconds
+    raise ValueError(f"the curve never reached {accuracy:.3f}: it must end with the run's final accuracy")
+
+
+def add_time_to_accuracy(results: dict[str, list[dict]]) -> None:
+    """Per run: seconds to within WITHIN_FINAL of its own final accuracy, and to the round's common
+    target, the lowest final accuracy of the variants in that round."""
+    for round_runs in zip(*results.values()):
+        target = min(r["accuracy"] for r in round_runs)
+        for r in round_runs:
+            r.update(to_final_s=time_to(r["curve"], r["accuracy"] - WITHIN_FINAL),
+                     to_common_s=time_to(r["curve"], target), common_target=target)
 
 
 def targets(summary: dict, sizes: dict) -> list[common.Target]:
     has_bf16, why = common.fast_bf16()
-    judged = sizes["rows"] * sizes["epochs"] >= PRESET_SAMPLES
+    judged_here = judged(sizes["rows"], sizes["epochs"])
     ours = summary["ours"]
     vs_default = ours["samples_per_s_ratio_vs"]["Trainer defaults"]
     vs_tuned = ours["samples_per_s_ratio_vs"]["Trainer tuned"]
@@ -274,10 +371,10 @@ def targets(summary: dict, sizes: dict) -> list[common.Target]:
                       f"{vs_tuned:.2f}x the Trainer with length grouping"
                       + ("" if has_bf16 else " in float32 (its bf16 would be emulated here)"), why),
         common.Target("held-out accuracy within one point", "ours within 0.01 of each Trainer variant",
-                      (common.MET if accuracy_gap <= 0.01 else common.NOT_MET) if judged else common.INFO,
+                      (common.MET if accuracy_gap <= 0.01 else common.NOT_MET) if judged_here else common.INFO,
                       f"ours {ours['accuracy']:.3f}, Trainer defaults {summary['Trainer defaults']['accuracy']:.3f}, "
                       f"tuned {summary['Trainer tuned']['accuracy']:.3f}",
-                      "" if judged else "too little training to judge accuracy; the preset's size does: "
+                      "" if judged_here else "too little training to judge accuracy; the preset's size does: "
                       "--finetune-rows 4000 --finetune-epochs 2"),
         common.Target("training fraction of peak", "reported (float32 and bf16)", common.INFO,
                       ", ".join(f"{v} {s['fraction_of_peak']:.0%} of the {s['precision'] if s['precision'] == 'bf16' else 'float32'} peak"

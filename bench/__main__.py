@@ -29,14 +29,17 @@ from bench import common  # noqa: E402
 # In running order: the peak first, since the others report fractions of it.
 BENCHMARKS = ("peak", "pipelines_vs_ref", "precision", "micro", "app_load", "cold_start", "finetune_vs_trainer",
               "gpu")
+# Measured before deciding against a change, and slow: only with --only (compiling takes minutes here).
+OPT_IN = ("compiled",)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="fewer inputs and rounds (about 3 minutes): checks the suite runs")
-    parser.add_argument("--only", action="append", choices=BENCHMARKS, metavar="NAME",
-                        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}")
+    parser.add_argument("--only", action="append", choices=BENCHMARKS + OPT_IN, metavar="NAME",
+                        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}; and, never "
+                             f"by default, {', '.join(OPT_IN)}")
     parser.add_argument("--finetune-rows", type=int, metavar="N",
                         help="fine-tuning benchmark: train on N rows (held out: N/2, at most 1,000) instead of "
                              "the suite's small default; the preset's size is 4000 with --finetune-epochs 2")
@@ -51,7 +54,7 @@ def main(argv: list[str]) -> int:
     from transformers.utils import logging
 
     logging.disable_progress_bar()  # "Loading weights" bars would bury the figures
-    selected = [name for name in BENCHMARKS if not args.only or name in args.only]
+    selected = [name for name in BENCHMARKS + OPT_IN if name in (args.only or BENCHMARKS)]
     if args.finetune_rows or args.finetune_rounds:
         from bench import finetune_vs_trainer
 

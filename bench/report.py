@@ -77,17 +77,26 @@ def cold_start(result: dict) -> str:
 
 
 def finetune(result: dict) -> str:
-    rows = [[v, s["precision"], s["samples_per_s"], s["train_s"], s["wall_s"], s["accuracy"], s["peak_rss_mib"],
+    rows = [[v, s["precision"], s["samples_per_s"], s["train_s"], s.get("to_final_s", "-"), s.get("to_common_s", "-"),
+             s["wall_s"], s["accuracy"], s["peak_rss_mib"],
              f"{s['fraction_of_peak']:.0%}", f"{s['samples_per_s_ratio_vs']['Trainer defaults']:.2f}x",
              f"{s['samples_per_s_ratio_vs']['Trainer tuned']:.2f}x"] for v, s in result["variants"].items()]
+    ours = result["variants"]["ours"]
     sizes = result["sizes"]
     head = (f"{sizes['rows']} training rows, {sizes['eval_rows']} held out, {sizes['epochs']} epoch(s), "
             f"{result['rounds']} round(s) of the three variants; medians over rounds.\n\n")
     positions = result.get("token_positions")
     tail = "" if not positions else "\n\nToken positions computed per epoch (padding included): " + ", ".join(
         f"{v} {p['computed']:,} ({p['padding_share']:.0%} padding)" for v, p in positions.items()) + "."
-    return head + table(["variant", "precision", "samples/s", "train s", "whole run s", "held-out accuracy",
-                         "peak RSS MiB", "of float32 peak", "vs Trainer defaults", "vs Trainer tuned"], rows) + tail
+    if "common_target" in ours:
+        tail += (f"\n\nTime to accuracy, in training seconds: \"to final\" until the run first came within half a "
+                 f"point of its own final accuracy, \"to common\" until it reached {ours['common_target']:.3f}, the "
+                 f"lowest final accuracy of the three in its round (median over rounds). The held-out rows are "
+                 f"scored every sixth of a run (and at the end; ours also at each epoch's end), so a time is "
+                 f"that of the first scoring at or past the accuracy.")
+    return head + table(["variant", "precision", "samples/s", "train s", "to final accuracy s", "to common accuracy s",
+                         "whole run s", "held-out accuracy", "peak RSS MiB", "of float32 peak", "vs Trainer defaults",
+                         "vs Trainer tuned"], rows) + tail
 
 
 def precision(result: dict) -> str:
@@ -115,8 +124,17 @@ def micro(result: dict) -> str:
     return table(["measurement", "median"], rows)
 
 
+def compiled(result: dict) -> str:
+    steps = result["step_s"]
+    rows = [["eager", statistics.median(steps["eager"]), "1.00x", ""],
+            ["torch.compile (dynamic)", statistics.median(steps["compiled"]), f"{result['speed_vs_eager']:.2f}x",
+             ", ".join(f"{s:.1f}" for s in result["first_steps_s"])]]
+    return (f"Batches of {result['batch']}, lengths {result['lengths']}.\n\n"
+            + table(["copy", "median step s", "speed vs eager (median of pairs)", "first steps s"], rows))
+
+
 SECTIONS = {"peak": peak, "pipelines_vs_ref": pipelines, "precision": precision, "micro": micro,
-            "app_load": app_load, "cold_start": cold_start, "finetune_vs_trainer": finetune}
+            "app_load": app_load, "cold_start": cold_start, "finetune_vs_trainer": finetune, "compiled": compiled}
 
 
 def key_figures(folder: Path) -> dict[str, float]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import statistics
 import tempfile
 import time
 
@@ -77,7 +78,7 @@ def run(quick: bool) -> dict:
                 times[name] += pair[name]
     shutil.rmtree(cache, ignore_errors=True)
     speed = common.median_ratio(times["eager"], times["compiled"])  # eager time / compiled time
-    eager_step, compiled_step = (sorted(times[n])[len(times[n]) // 2] for n in ("eager", "compiled"))
+    eager_step, compiled_step = (statistics.median(times[n]) for n in ("eager", "compiled"))
     compile_s = sum(first) - FIRST_STEPS * compiled_step
     saved_per_step = eager_step * (1 - 1 / speed)  # from the paired ratio, not from two separate medians
     break_even = compile_s / saved_per_step if saved_per_step > 0 else None

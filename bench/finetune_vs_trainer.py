@@ -13,17 +13,13 @@ evaluations, checkpoints, saving, registering; Trainer: train + predict), held-o
 resident memory from loading the model to the end (sampled), and the fraction of the measured peak
 FLOP rate on real (non-padding) tokens.
 
-Time to accuracy: every variant also scores the held-out rows every `EVALS_PER_RUN`-th of its steps
-(ours: the config's `eval_steps`; the Trainer: its own `eval_strategy="steps"`), with its training
-clock stopped while it scores, so each run leaves an accuracy curve over training seconds. From it:
-the training time until the run first came within half a point of its own final accuracy, and until
-it reached the round's common target, the lowest final accuracy of the three (each gets there).
+Time to accuracy, from held-out curves scored during training: see bench/time_to_accuracy.py. The
+Trainer's side is bench/trainer_baseline.py.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import statistics
@@ -35,23 +31,14 @@ import time
 from contextlib import contextmanager
 from functools import partial
 
-from bench import common
+from bench import common, trainer_baseline
+from bench.time_to_accuracy import EVALS_PER_RUN, WITHIN_FINAL, add_time_to_accuracy, eval_steps, judged
 
 VARIANTS = ("ours", "Trainer defaults", "Trainer tuned")
 # Small enough for the whole suite to finish in 15 minutes on the shared 2-core machine: enough steps
 # for a stable samples/s, too few for a trained model (accuracies stay near the majority class).
 SIZES = {True: dict(rows=128, eval_rows=64, epochs=1), False: dict(rows=384, eval_rows=256, epochs=1)}
 ROUNDS = {True: 1, False: 2}  # by quick
-EVALS_PER_RUN = 6  # held-out scorings during training, for the time-to-accuracy curve
-# Accuracy is judged, and time to accuracy measured, from the size of the rotten-tomatoes preset on
-# (4,000 rows, 2 epochs, about 0.8 accuracy): below it every variant stays near the majority class, so
-# scoring every other step of the suite's 12-step runs would only add time for a flat curve.
-PRESET_SAMPLES = 4000 * 2
-
-
-def judged(rows: int, epochs: int) -> bool:
-    return rows * epochs >= PRESET_SAMPLES
-WITHIN_FINAL = 0.005  # "reached its final accuracy": within half a point of it
 HOME = common.RESULTS_DIR / "finetune_home"  # runs and registered models land here and are removed
 
 
@@ -60,6 +47,19 @@ def preset(rows: int, eval_rows: int, epochs: int):
 
     return presets.preset_config("rotten-tomatoes", max_train_rows=rows, max_eval_rows=eval_rows,
                                  epochs=epochs, seed=42)
+
+
+def preset_data(config):
+    """The config's rows split as our loop splits them, the base model, its head labels, and whether its
+    own head is kept: (data, base, label_names, keep_head)."""
+    from pipelines.finetune.data import load_labelled, split
+    from pipelines.finetune.model import head_labels, resolve_base
+
+    labelled = load_labelled(config.data_file, config.text_column, config.label_column)
+    base = resolve_base(config.base_model)
+    label_names, keep_head = head_labels(base.config, sorted(labelled.label_counts))
+    data = split(labelled, label_names, config.eval_fraction, config.max_eval_rows, config.max_train_rows, config.seed)
+    return data, base, label_names, keep_head
 
 
 # --- the child process: one variant, one JSON line -------------------------------------------------
@@ -90,10 +90,8 @@ def train_ours(config) -> dict:
     from pipelines.finetune import runs, train
 
     run = runs.create_run(config)
-    memory: dict = {}
     started = time.perf_counter()
-    with resident_memory(memory):  # includes loading the model: train() does it
-        state = train.train(run)
+    state = train.train(run)
     wall = time.perf_counter() - started
     result = run.result() or {}
     if state != "finished":
@@ -103,107 +101,7 @@ def train_ours(config) -> dict:
     curve = [(e["train_time_s"], e["step"], e["accuracy"]) for e in run.read_log()
              if e["type"] == "eval" and e["model"] == "finetuned"]
     return {"samples_per_s": result["samples_per_s"], "train_s": result["training_time_s"], "wall_s": wall,
-            "accuracy": result["finetuned"]["accuracy"], "precision": result["mixed_precision"],
-            "peak_rss_mib": memory["peak_mib"], "curve": curve}
-
-
-def warmup_steps(config, rows: int) -> int:
-    """Our loop's warm-up (int(ratio x steps)); the Trainer would round a ratio up, not down."""
-    return int(config.warmup_ratio * math.ceil(rows / config.batch_size) * config.epochs)
-
-
-def train_trainer(config, tuned: bool) -> dict:
-    memory: dict = {}
-    with resident_memory(memory):  # from loading the model on, as for ours
-        found = _trainer_run(config, tuned)
-    return {**found, "peak_rss_mib": memory["peak_mib"]}
-
-
-def _trainer_run(config, tuned: bool) -> dict:
-    import numpy as np
-    from transformers import Trainer, TrainingArguments
-    from transformers.trainer_utils import set_seed
-
-    from pipelines.finetune.data import load_labelled, split
-    from pipelines.finetune.model import head_labels, load_for_training, resolve_base
-
-    labelled = load_labelled(config.data_file, config.text_column, config.label_column)
-    base = resolve_base(config.base_model)
-    label_names, keep_head = head_labels(base.config, sorted(labelled.label_counts))
-    data = split(labelled, label_names, config.eval_fraction, config.max_eval_rows, config.max_train_rows, config.seed)
-    set_seed(config.seed)  # as ours: before the new head is built
-    model, tokenizer = load_for_training(base, label_names, keep_head)
-
-    def encode(batch):
-        return tokenizer(batch["text"], truncation=True, max_length=config.max_length)
-
-    train_set = data.train.map(encode, batched=True, remove_columns=["text"])
-    held_out = data.held_out.map(encode, batched=True, remove_columns=["text"])
-    has_bf16, _ = common.fast_bf16()
-    clock = TrainingClock()
-
-    def accuracy_of(predicted) -> dict:  # length grouping reorders predictions too: use the label_ids given
-        return {"accuracy": float((np.argmax(predicted.predictions, axis=-1) == predicted.label_ids).mean())}
-
-    with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(
-            output_dir=out, per_device_train_batch_size=config.batch_size, num_train_epochs=config.epochs,
-            learning_rate=config.effective_learning_rate, warmup_steps=warmup_steps(config, len(train_set)),
-            weight_decay=config.weight_decay, seed=config.seed, report_to="none", save_strategy="no",
-            logging_steps=config.logging_steps, disable_tqdm=True,
-            # the time-to-accuracy curve: scored as often as ours, in batches of 64 (scoring is off the clock)
-            eval_strategy="steps" if config.eval_steps else "no", eval_steps=config.eval_steps,
-            per_device_eval_batch_size=64,
-            bf16=tuned and has_bf16, **({"train_sampling_strategy": "group_by_length"} if tuned else {}))
-        trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=held_out,
-                          processing_class=tokenizer, compute_metrics=accuracy_of, callbacks=[clock.callback()])
-        started = time.perf_counter()
-        metrics = trainer.train().metrics
-        accuracy = accuracy_of(trainer.predict(held_out))["accuracy"]
-        wall = time.perf_counter() - started
-    # train_runtime includes the scorings during training; the training clock does not (as ours)
-    samples = metrics["train_samples_per_second"] * metrics["train_runtime"]
-    train_s = metrics["train_runtime"] - clock.scoring_s
-    curve = clock.curve  # ends with the final model's score where the Trainer scored at the last step itself
-    if not curve or curve[-1][1] != trainer.state.global_step:
-        curve.append((train_s, trainer.state.global_step, accuracy))
-    return {"samples_per_s": samples / train_s, "train_s": train_s, "wall_s": wall, "accuracy": accuracy,
-            "precision": "bf16" if args.bf16 else "no", "curve": curve}
-
-
-class TrainingClock:
-    """The Trainer's held-out accuracy at each of its scorings, against training seconds: wall time
-    since training began, less the time spent scoring (each scoring's own `eval_runtime`)."""
-
-    def __init__(self):
-        self.curve: list[tuple[float, int, float]] = []
-        self.scoring_s = 0.0
-        self.started = 0.0
-
-    def callback(self):
-        from transformers import TrainerCallback
-
-        clock = self
-
-        class Callback(TrainerCallback):
-            def on_train_begin(self, args, state, control, **kwargs):
-                clock.started = time.perf_counter()
-
-            def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-                clock.scoring_s += metrics["eval_runtime"]
-                clock.curve.append((time.perf_counter() - clock.started - clock.scoring_s, state.global_step,
-                                    metrics["eval_accuracy"]))
-
-        return Callback()
-
-
-def eval_steps(config) -> int | None:
-    """Score the held-out rows every this many optimizer steps, EVALS_PER_RUN times a run (None: only
-    at the end, below the size where accuracy is judged)."""
-    if not judged(config.max_train_rows, config.epochs):
-        return None
-    steps = math.ceil(config.max_train_rows / config.batch_size) * config.epochs
-    return max(1, steps // EVALS_PER_RUN)
+            "accuracy": result["finetuned"]["accuracy"], "precision": result["mixed_precision"], "curve": curve}
 
 
 def child(variant: str, rows: int, eval_rows: int, epochs: int) -> None:
@@ -211,7 +109,13 @@ def child(variant: str, rows: int, eval_rows: int, epochs: int) -> None:
 
     config = preset(rows, eval_rows, epochs)
     config = config.with_changes(eval_steps=eval_steps(config))
-    result = train_ours(config) if variant == "ours" else train_trainer(config, tuned=variant == "Trainer tuned")
+    memory: dict = {}
+    with resident_memory(memory):  # from reading the data and loading the model to the end, on both sides
+        if variant == "ours":
+            result = train_ours(config)  # train() reads the data and loads the model itself
+        else:
+            result = trainer_baseline.train(config, variant == "Trainer tuned", *preset_data(config))
+    result["peak_rss_mib"] = memory["peak_mib"]
     if torch.cuda.is_available():
         result["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(result))
@@ -237,12 +141,9 @@ def training_flops(sizes: dict) -> float:
     from transformers import AutoConfig, AutoTokenizer
 
     from bench import checkpoints
-    from pipelines.finetune.data import load_labelled, split
 
     config = preset(**sizes)
-    labelled = load_labelled(config.data_file, config.text_column, config.label_column)
-    data = split(labelled, tuple(sorted(labelled.label_counts)), config.eval_fraction, config.max_eval_rows,
-                 config.max_train_rows, config.seed)
+    data = preset_data(config)[0]
     folder = checkpoints.minilm_dir()
     model_config, tok = AutoConfig.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
     params = checkpoints.parameters(folder)["non_embedding"]
@@ -259,14 +160,10 @@ def token_positions(sizes: dict) -> dict:
     from transformers import Trainer, TrainingArguments
 
     from pipelines.finetune.batching import make_batches
-    from pipelines.finetune.data import load_labelled, split
-    from pipelines.finetune.model import head_labels, load_for_training, resolve_base
+    from pipelines.finetune.model import load_for_training
 
     config = preset(**sizes)
-    labelled = load_labelled(config.data_file, config.text_column, config.label_column)
-    base = resolve_base(config.base_model)
-    label_names, keep_head = head_labels(base.config, sorted(labelled.label_counts))
-    data = split(labelled, label_names, config.eval_fraction, config.max_eval_rows, config.max_train_rows, config.seed)
+    data, base, label_names, keep_head = preset_data(config)
     model, tokenizer = load_for_training(base, label_names, keep_head)
     found = {"ours": _positions(make_batches(data, tokenizer, config.max_length, config.batch_size, config.seed).train)}
     encoded = data.train.map(lambda b: tokenizer(b["text"], truncation=True, max_length=config.max_length),
@@ -334,24 +231,6 @@ def run(quick: bool) -> dict:
     return {"sizes": sizes, "rounds": rounds, "training_tflops": flops / 1e12, "token_positions": positions,
             "peak_gflops": {
         k: v["gflops"] for k, v in peaks.items()}, "variants": summary, "targets": targets(summary, sizes)}
-
-
-def time_to(curve: list, accuracy: float) -> float:
-    """Training seconds at the first scoring that reached `accuracy` (the curve ends at the final one)."""
-    for seconds, _, found in sorted(curve):
-        if found >= accuracy - 1e-12:
-            return seconds
-    raise ValueError(f"the curve never reached {accuracy:.3f}: it must end with the run's final accuracy")
-
-
-def add_time_to_accuracy(results: dict[str, list[dict]]) -> None:
-    """Per run: seconds to within WITHIN_FINAL of its own final accuracy, and to the round's common
-    target, the lowest final accuracy of the variants in that round."""
-    for round_runs in zip(*results.values()):
-        target = min(r["accuracy"] for r in round_runs)
-        for r in round_runs:
-            r.update(to_final_s=time_to(r["curve"], r["accuracy"] - WITHIN_FINAL),
-                     to_common_s=time_to(r["curve"], target), common_target=target)
 
 
 def targets(summary: dict, sizes: dict) -> list[common.Target]:

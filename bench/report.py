@@ -13,7 +13,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from bench import common
+from bench import common, time_to_accuracy
 
 
 def load(name: str, folder: Path = common.RESULTS_DIR) -> dict | None:
@@ -89,11 +89,12 @@ def finetune(result: dict) -> str:
     tail = "" if not positions else "\n\nToken positions computed per epoch (padding included): " + ", ".join(
         f"{v} {p['computed']:,} ({p['padding_share']:.0%} padding)" for v, p in positions.items()) + "."
     if "common_target" in ours:
-        tail += (f"\n\nTime to accuracy, in training seconds: \"to final\" until the run first came within half a "
-                 f"point of its own final accuracy, \"to common\" until it reached {ours['common_target']:.3f}, the "
-                 f"lowest final accuracy of the three in its round (median over rounds). The held-out rows are "
-                 f"scored every sixth of a run (and at the end; ours also at each epoch's end), so a time is "
-                 f"that of the first scoring at or past the accuracy.")
+        tail += (f"\n\nTime to accuracy, in training seconds: \"to final\" until the run first came within "
+                 f"{time_to_accuracy.WITHIN_FINAL} of its own final accuracy, \"to common\" until it reached "
+                 f"{ours['common_target']:.3f}, the lowest final accuracy of the three in its round (median over "
+                 f"rounds). The held-out rows are scored {time_to_accuracy.EVALS_PER_RUN} times a run (and at the "
+                 f"end; ours also at each epoch's end), so a time is that of the first scoring at or past the "
+                 f"accuracy.")
     return head + table(["variant", "precision", "samples/s", "train s", "to final accuracy s", "to common accuracy s",
                          "whole run s", "held-out accuracy", "peak RSS MiB", "of float32 peak", "vs Trainer defaults",
                          "vs Trainer tuned"], rows) + tail

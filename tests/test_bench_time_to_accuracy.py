@@ -1,10 +1,10 @@
-"""The fine-tuning benchmark's time to accuracy, read from accuracy curves (bench/finetune_vs_trainer.py)."""
+"""The fine-tuning benchmark's time to accuracy, read from accuracy curves (bench/time_to_accuracy.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.finetune_vs_trainer import add_time_to_accuracy, time_to
+from bench.time_to_accuracy import add_time_to_accuracy, time_to
 
 # (training seconds, step, held-out accuracy); the last point is the final model's
 CURVE = [(10.0, 10, 0.55), (20.0, 20, 0.78), (30.0, 30, 0.74), (40.0, 40, 0.792), (50.0, 50, 0.79)]

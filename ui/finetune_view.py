@@ -152,12 +152,13 @@ def mistakes_note(result: dict) -> str:
 def finished_note(result: dict | None) -> str:
     if not result:
         return ""
-    return BASE_HEAD_NOTES.get(result.get("base_head"), "") + mistakes_note(result) + (f"The fine-tuned model is saved as **{result['registered_as']}** "
-            f"({result['train_rows']:,} training rows, {result['held_out_rows']:,} held out, "
-            f"{result['training_time_s']:.0f} s, {result['samples_per_s']:.0f} samples/s, "
-            f"precision {result['mixed_precision']}). It is now in the **Sentiment** tab's model picker under "
-            "that name (opening the tab refreshes its list); the download button holds the same "
-            "`save_pretrained` folder with its model card.")
+    saved = (f"The fine-tuned model is saved as **{result['registered_as']}** "
+             f"({result['train_rows']:,} training rows, {result['held_out_rows']:,} held out, "
+             f"{result['training_time_s']:.0f} s, {result['samples_per_s']:.0f} samples/s, "
+             f"precision {result['mixed_precision']}). It is now in the **Sentiment** tab's model picker under "
+             "that name (opening the tab refreshes its list); the download button holds the same "
+             "`save_pretrained` folder with its model card.")
+    return BASE_HEAD_NOTES.get(result.get("base_head"), "") + mistakes_note(result) + saved
 
 
 def run_rows(summaries) -> list[list]:

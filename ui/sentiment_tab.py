@@ -51,7 +51,7 @@ def score_file(upload, text_column: str, model: str | None, progress=gr.Progress
     name, loads = common.announce_loading(TASK, model)
     started = time.perf_counter()
     table = sentiment_csv.score_csv(path, path.parent, text_column.strip() or None, model or None,
-                                progress=progress_reporter(progress))
+                                    progress=progress_reporter(progress))
     counts = ", ".join(f"{label} {count:,}" for label, count in table.label_counts.items())
     summary = f"Scored {table.rows:,} rows of column `{table.text_column}`: {counts}."
     # the file itself is the first output; a "path" key here would make clients take this for a file

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 
 import gradio as gr
 
@@ -27,6 +28,17 @@ TABS = (qa_tab, sentiment_tab, summarization_tab, translation_tab, generation_ta
 # Two requests run at once: a long generation does not block a quick classification, and more would
 # only split the same CPU cores between them. Further requests wait in the queue.
 CONCURRENCY_LIMIT = 2
+
+# After every event, Gradio's queue rebuilds a pandas summary of the last 10,000 events for its
+# monitoring dashboard: 1.8 ms of server CPU a request once it has served 100 events, 12 ms at
+# 10,000 (`python -m bench --only micro`), so a long-lived demo gets slower the more it has served.
+# The dashboard is off here (enable_monitoring=False: its summary would be open to anyone with a
+# public link), so the summary is never needed. The variable, if set, still wins.
+MONITORING_SUMMARY_EVERY = 10**9  # events: never, in practice
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(MONITORING_SUMMARY_EVERY))
+
+# What `launch()` is given, by `serve()` and by the tests that serve the app in their own process.
+LAUNCH_OPTIONS = {"enable_monitoring": False}
 
 # Gradio breaks highlighted text anywhere, mid-word; answers in a context read better whole.
 CSS = "#qa-highlight .textfield { word-break: normal; overflow-wrap: anywhere; }"
@@ -86,7 +98,7 @@ DEFERRED_MODULES = ("pipelines.qa", "pipelines.sentiment", "pipelines.sentiment_
 def serve() -> None:
     """Serve the app until interrupted: the UI first, then the heavy imports its tabs will need."""
     demo = build_demo()
-    demo.launch(css=CSS, prevent_thread_lock=True)
+    demo.launch(css=CSS, prevent_thread_lock=True, **LAUNCH_OPTIONS)
     for module in DEFERRED_MODULES:
         importlib.import_module(module)
     demo.block_thread()

@@ -1,4 +1,4 @@
-"""Small measurements behind two code changes, kept in the suite so their figures can be re-run.
+"""Small measurements behind three code changes, kept in the suite so their figures can be re-run.
 
 1. Resolving a model reference on every request: `catalog.resolve` with a models-folder name (the
    short path) vs listing every model the way it used to (`catalog.entries`, which reads each
@@ -6,13 +6,20 @@
 2. The fine-tuning optimizer step: AdamW's default (foreach) implementation vs the fused one, on the
    packaged MiniLM with a new head, alone and as part of a whole training step (forward, backward,
    step) on a batch of 32 real review snippets, the two alternating step by step.
+3. Gradio's queue after each event: with Gradio's default it rebuilds a pandas summary of every
+   event it has recorded (up to 10,000) for its monitoring dashboard; the app turns that off
+   (`app.py`). Measured with Gradio's own `Queue`, fed events the way it records them, at several
+   numbers of events already served, as the default and as the app sets it.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import statistics
 import time
+import uuid
+from unittest import mock
 
 import torch
 
@@ -70,16 +77,68 @@ def optimizer_cost(quick: bool) -> dict:
             "training step foreach / fused (median of pairs)": common.median_ratio(whole["foreach"], whole["fused"])}
 
 
+ANALYTICS_SETTING = "GRADIO_ANALYTICS_CACHE_FREQUENCY"
+GRADIO_DEFAULT, THE_APP = "Gradio's default", "the app"
+
+
+def gradio_queue(recompute_every: str):
+    """A Gradio queue as `Blocks.queue()` builds it, with the summary recomputed every N events."""
+    import gradio as gr
+
+    with mock.patch.dict(os.environ, {ANALYTICS_SETTING: recompute_every}):
+        with gr.Blocks() as demo:
+            gr.Markdown()
+        return demo.queue()._queue
+
+
+def after_event_ms(queue, served: int, events: int) -> float:
+    """What the queue does after each finished event (`compute_analytics_summary`), once it holds
+    `served` recorded events, as each new one is recorded the way `Queue.push` records it."""
+    def record() -> None:
+        queue.event_analytics[uuid.uuid4().hex] = {"time": time.time(), "status": "success", "process_time": 0.02,
+                                                   "function": "classify_sentiment", "session_hash": uuid.uuid4().hex}
+        queue.events_recorded += 1
+        queue.events_recorded_per_fn["classify_sentiment"] += 1
+
+    queue.event_analytics.clear()
+    for _ in range(served):
+        record()
+    total = 0.0
+    for _ in range(events):
+        record()
+        started = time.perf_counter()
+        queue.compute_analytics_summary(list(queue.event_analytics.values()))
+        total += time.perf_counter() - started
+    return total / events * 1000
+
+
+def analytics_cost(quick: bool) -> dict:
+    import app
+
+    queues = {GRADIO_DEFAULT: gradio_queue("1"), THE_APP: gradio_queue(str(app.MONITORING_SUMMARY_EVERY))}
+    events = 10 if quick else 40
+    cost = {}
+    for served in (100, 1000, 10_000):
+        rounds = common.interleaved({side: lambda q=q: after_event_ms(q, served, events) for side, q in queues.items()},
+                                    rounds=3, warmup=1)
+        cost[served] = {side: statistics.median(values) for side, values in rounds.items()}
+    return cost
+
+
 def run(quick: bool) -> dict:
     common.heading("Micro-measurements behind code changes")
     checkpoints.use_bench_home()
     resolve = resolve_cost(quick)
     optimizer = optimizer_cost(quick)
+    analytics = analytics_cost(quick)
     for name, ms in resolve.items():
         print(f"  {name}: {ms:.2f} ms a call")
     for name, values in optimizer.items():
         print(f"  {name}: " + (", ".join(f"{k} {v:.0f}" for k, v in values.items()) if isinstance(values, dict)
                                else f"{values:.2f}x"))
+    for served, sides in analytics.items():
+        print(f"  Gradio's queue after each event, {served:,} events served: "
+              + ", ".join(f"{side} {ms:.3f} ms" for side, ms in sides.items()))
     saved = resolve["entries(task), the listing resolve used to start with"] - resolve["resolve(folder name)"]
     targets = [
         common.Target("no wasted work on the request path", "reported", common.INFO,
@@ -88,5 +147,9 @@ def run(quick: bool) -> dict:
         common.Target("fused AdamW in our loop", "reported", common.INFO,
                       f"a training step takes {optimizer['training step foreach / fused (median of pairs)']:.2f}x "
                       "as long with the default (foreach) AdamW as with the fused one"),
+        common.Target("no monitoring summary after each event", "reported", common.INFO,
+                      "server CPU after each event, with Gradio's default / as the app sets it: " + "; ".join(
+                          f"{sides[GRADIO_DEFAULT]:.2f} / {sides[THE_APP]:.3f} ms at {served:,} events served"
+                          for served, sides in analytics.items())),
     ]
-    return {"resolve_ms": resolve, "optimizer": optimizer, "targets": targets}
+    return {"resolve_ms": resolve, "optimizer": optimizer, "analytics_ms": analytics, "targets": targets}

@@ -122,6 +122,9 @@ def micro(result: dict) -> str:
     for name, values in result["optimizer"].items():
         shown = (", ".join(f"{k} {v:.0f}" for k, v in values.items()) if isinstance(values, dict) else f"{values:.2f}x")
         rows.append([name, shown])
+    for served, sides in result.get("analytics_ms", {}).items():
+        rows.append([f"Gradio's queue after each event, {int(served):,} events served, ms",
+                     ", ".join(f"{side} {ms:.3f}" for side, ms in sides.items())])
     return table(["measurement", "median"], rows)
 
 
@@ -160,6 +163,10 @@ def key_figures(folder: Path) -> dict[str, float]:
         found["fine-tuning: ours / Trainer tuned samples/s"] = ours["Trainer tuned"]
     if (result := load("micro", folder)) is not None:
         found["training step, foreach / fused AdamW"] = result["optimizer"]["training step foreach / fused (median of pairs)"]
+        if "analytics_ms" in result:
+            sides = result["analytics_ms"]["10000"]
+            found["Gradio's queue after each event at 10,000 served, ms: default"] = sides["Gradio's default"]
+            found["Gradio's queue after each event at 10,000 served, ms: the app"] = sides["the app"]
     return found
 
 

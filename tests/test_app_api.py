@@ -35,7 +35,8 @@ def client(studio_home, tiny_qa, tiny_classifier, tiny_encoder, tiny_bart, tiny_
     import app
 
     demo = app.build_demo()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
+                **app.LAUNCH_OPTIONS)
     yield Client(demo.local_url, verbose=False)
     demo.close()
 
@@ -126,6 +127,27 @@ def test_concurrent_sentiment_requests_each_get_their_own_answer(client, tiny_cl
             assert [l["score"] for l in result["labels"]] == pytest.approx(
                 [l["score"] for l in alone[text]["labels"]], abs=1e-5)
     assert len({tuple(l["score"] for l in r["labels"]) for r in together}) > 1  # not one answer for all
+
+
+def test_serving_a_request_builds_no_monitoring_summary(client, tiny_classifier, monkeypatch):
+    """By default Gradio's queue rebuilds a pandas table of its last 10,000 events after every event,
+    for a monitoring dashboard: server CPU that grows with each request served. Here it is off."""
+    import httpx
+    from gradio import queueing
+
+    built = []
+    summary = queueing.Queue._get_df
+
+    def counted(records):
+        built.append(len(records))
+        return summary(records)
+
+    monkeypatch.setattr(queueing.Queue, "_get_df", staticmethod(counted))
+    for text in ("Wonderful.", "Dull.", "Fine."):
+        assert client.predict(text, tiny_classifier, api_name="/classify_sentiment")[1]["model"] == tiny_classifier
+    assert built == []
+    # nor are the dashboard's figures (endpoints, timings, counts) served to whoever has the link
+    assert httpx.get(client.src.rstrip("/") + "/monitoring/summary").status_code == 403
 
 
 def test_classify_lines_scores_each_line(client, tiny_classifier):

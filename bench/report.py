@@ -154,6 +154,11 @@ def key_figures(folder: Path) -> dict[str, float]:
         by_clients = {r["clients"]: r for r in result["results"]}
         found["app / direct req/s, 16 clients"] = by_clients[16]["ratio_app_vs_direct"]
         found["web overhead p50 ms, 1 client"] = by_clients[1]["overhead_p50_ms"]
+        found["web layer CPU ms/req, 16 clients"] = by_clients[16]["web_cpu_ms"]
+        found["client CPU ms/req, 16 clients"] = by_clients[16]["client_cpu_ms"]
+        if "ceiling_app_vs_direct" in result:
+            found["app / direct if the web layer were free (the clients' CPU alone), 16 clients"] = \
+                result["ceiling_app_vs_direct"]
         found["batched / one-at-a-time req/s, 16 clients (direct)"] = by_clients[16]["batching_gain"]
     if (result := load("cold_start", folder)) is not None:
         found["UI served, s after start"] = result["ui_served_median_s"]
@@ -172,10 +177,12 @@ def key_figures(folder: Path) -> dict[str, float]:
 
 def across_runs(folders: list[Path]) -> str:
     runs = [key_figures(folder) for folder in folders]
+    names = list(dict.fromkeys(name for run in runs for name in run))  # a figure new in later runs too
     rows = []
-    for name in runs[0]:
+    for name in names:
         values = [run[name] for run in runs if name in run]
-        rows.append([name, statistics.median(values), " / ".join(_cell(v) for v in values)])
+        rows.append([name, statistics.median(values),
+                     " / ".join(_cell(run[name]) if name in run else "-" for run in runs)])
     return table(["figure", "median of runs", "each run (" + ", ".join(f.name for f in folders) + ")"], rows)
 
 

@@ -87,6 +87,7 @@ def test_train_reload_mid_run_and_see_results(page):
     fill_number(page, "finetune-max-length", 32)
     page.get_by_text("More settings").click()
     fill_number(page, "finetune-logging-steps", 1)
+    fill_number(page, "finetune-eval-steps", 100)  # held-out scores between epochs too, on the score plot
     page.click("#finetune-train")
 
     run_box = page.locator("#finetune-run-id textarea")

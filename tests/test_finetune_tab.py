@@ -53,7 +53,7 @@ EPOCHS, STEPS_PER_EPOCH = 15, 6  # 48 training rows in batches of 8; a random ti
 
 def settings(upload, epochs=EPOCHS, name="", logging_steps=1):
     """/start_finetune's inputs in order: data, columns, base, mode, k, lr, epochs, batch, max length, seed,
-    precision, logging steps, model name, dataset name."""
+    precision, logging steps, model name, dataset name (the last input, eval steps, keeps its default)."""
     return [upload, "review", "sentiment", "tiny-encoder", "full", 2, 3e-3, epochs, 8, 32, 42, "no",
             logging_steps, name, ""]
 
@@ -131,6 +131,13 @@ def test_a_run_started_through_the_api_trains_and_reports_metrics(finished_run):
     result = status["result"]
     assert result["finetuned"]["accuracy"] > result["base"]["accuracy"]
     assert status["model_name"] == "tab-tuned" and not status["can_resume"]
+    # what the run was started with, which the form no longer shows after a reload
+    settings_used = status["settings"]
+    assert {k: settings_used[k] for k in ("base_model", "mode", "learning_rate", "epochs", "batch_size", "max_length",
+                                          "seed", "mixed_precision", "eval_steps")} == {
+        "base_model": "tiny-encoder", "mode": "full", "learning_rate": 3e-3, "epochs": EPOCHS, "batch_size": 8,
+        "max_length": 32, "seed": 42, "mixed_precision": "no", "eval_steps": None}
+    assert settings_used["train_rows"] == 48 and settings_used["held_out_rows"] == result["held_out_rows"] == 12
 
 
 def test_the_new_model_is_in_the_sentiment_picker(finished_run):
@@ -148,6 +155,9 @@ def test_the_run_view_shows_curves_results_and_the_zip(finished_run, home):
      stop, resume, runs, as_json, run_id, seen) = values
     total = EPOCHS * STEPS_PER_EPOCH
     assert "Finished" in status and f"step {total} / {total}" in bar
+    assert (f"Full fine-tuning of `tiny-encoder` on reviews (48 training rows, 12 held out): learning rate 0.003, "
+            f"{EPOCHS} epochs, batch 8, max length 32, seed 42, precision no; held-out rows scored after each "
+            "epoch.") in status
     assert list(loss["step"]) == list(range(1, total + 1)) and loss["loss"].notna().all()
     assert set(scores["metric"]) == {"accuracy", "macro-F1"}
     assert sorted(set(scores["epoch"])) == list(range(EPOCHS + 1))
@@ -185,6 +195,21 @@ def test_stop_then_resume_from_the_tab(client, reviews_csv, finished_run):
     finetune_tab.continue_run(run_id)
     done = wait_for(client, run_id, ("finished", "failed"))
     assert done["status"] == "finished" and done["progress"]["step"] == 30 * STEPS_PER_EPOCH
+
+
+def test_scoring_every_n_steps_puts_points_between_epochs(client, reviews_csv, finished_run):
+    from ui import finetune_tab, finetune_view
+
+    started = client.predict(*settings(handle_file(str(reviews_csv)), epochs=2), 4, api_name="/start_finetune")
+    done = wait_for(client, started["run_id"], ("finished", "failed"))
+    assert done["status"] == "finished", done["message"]
+    # 6 steps an epoch, scored every 4 steps: steps 4 and 8 between epochs, 6 and 12 at their ends
+    assert [(e["model"], e["step"]) for e in done["evaluations"]] == [
+        ("base", 0), ("finetuned", 4), ("finetuned", 6), ("finetuned", 8), ("finetuned", 12)]
+    assert [e["epoch"] for e in done["evaluations"]] == pytest.approx([0, 4 / 6, 1, 8 / 6, 2], abs=1e-3)
+    plotted = finetune_view.metrics_frame(finetune_tab.run_folder(started["run_id"]).read_log())
+    assert sorted(set(plotted["epoch"])) == pytest.approx([0, 4 / 6, 1, 8 / 6, 2], abs=1e-3)
+    assert "held-out rows scored every 4 steps and after each epoch" in finetune_view.status_markdown(done)
 
 
 def test_bad_requests_get_messages(client, tmp_path):

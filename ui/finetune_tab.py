@@ -43,7 +43,7 @@ def run_folder(run_id: str) -> RunFolder:
 def start_finetune(upload, text_column: str | None, label_column: str | None, base_model: str, mode: str,
                    top_k_layers: float, learning_rate: float, epochs: float, batch_size: float, max_length: float,
                    seed: float, mixed_precision: str, logging_steps: float, model_name: str,
-                   dataset_name: str) -> dict:
+                   dataset_name: str, eval_steps: float = 0) -> dict:
     """Validate the data and settings and start a training run in its own process."""
     if upload is None:
         raise ValueError("Give a dataset first: upload a file, or pick a built-in example.")
@@ -53,7 +53,7 @@ def start_finetune(upload, text_column: str | None, label_column: str | None, ba
         learning_rate=float(learning_rate) if learning_rate else None, epochs=int(epochs),
         batch_size=int(batch_size), max_length=int(max_length), seed=int(seed), mixed_precision=mixed_precision,
         logging_steps=int(logging_steps), name=(model_name or "").strip() or None,
-        dataset_name=(dataset_name or "").strip() or None)
+        dataset_name=(dataset_name or "").strip() or None, eval_steps=int(eval_steps) if eval_steps else None)
     run = start_run(config)
     return {"run_id": run.id, "status": run.status.state}
 
@@ -177,10 +177,14 @@ def build_settings():
         with gr.Row():
             logging_steps = gr.Number(DEFAULTS.logging_steps, label="Log the loss every N steps", precision=0,
                                       minimum=1, elem_id="finetune-logging-steps")
+            eval_steps = gr.Number(0, label="Also score the held-out rows every N steps", precision=0, minimum=0,
+                                   info="0: after each epoch only. More points on the score plot; training "
+                                        "pauses while it scores.", elem_id="finetune-eval-steps")
             model_name = gr.Textbox(label="Name of the new model", placeholder="<base>-<dataset>-<run id>")
             dataset_name = gr.Textbox(label="Dataset name (model card)", placeholder="the file name")
     mode.change(mode_settings, mode, [lr, top_k], api_visibility="private")
-    return mode, top_k, lr, epochs, batch, max_length, seed, precision, logging_steps, model_name, dataset_name
+    return (mode, top_k, lr, epochs, batch, max_length, seed, precision, logging_steps, model_name, dataset_name,
+            eval_steps)
 
 
 def build_run_view():
@@ -220,8 +224,8 @@ def build_run_view():
 
 def build() -> gr.Dropdown:
     base, upload, example, hub, summary, preview, text_column, label_column, counts = build_data_step()
-    mode, top_k, lr, epochs, batch, max_length, seed, precision, logging_steps, model_name, dataset_name = \
-        build_settings()
+    mode, top_k, lr, epochs, batch, max_length, seed, precision, logging_steps, model_name, dataset_name, \
+        eval_steps = build_settings()
     train = gr.Button("Train", variant="primary", elem_id="finetune-train")
     run_id, stop, resume, shown_parts, runs, as_json, refresh = build_run_view()
     watched = gr.BrowserState(None, storage_key=WATCHED_KEY, secret=WATCHED_KEY)
@@ -239,7 +243,7 @@ def build() -> gr.Dropdown:
     hub[2].click(finetune_data.load_hub_dataset, hub[:2], upload, api_visibility="private")
 
     settings_inputs = [upload, text_column, label_column, base, mode, top_k, lr, epochs, batch, max_length, seed,
-                       precision, logging_steps, model_name, dataset_name]
+                       precision, logging_steps, model_name, dataset_name, eval_steps]
     train.click(start_finetune, settings_inputs, as_json, api_name="start_finetune").success(
         watch_started, as_json, [watched, run_id], api_visibility="private").then(
         show_run, [watched, shown], view, api_visibility="private")

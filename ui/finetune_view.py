@@ -17,6 +17,8 @@ STATE_TITLES = {"queued": "Queued", "running": "Training", "stopping": "Stopping
                 "failed": "✗ Failed", "stopped": "Stopped"}
 LOSS_COLUMNS = ["step", "loss"]
 METRIC_COLUMNS = ["epoch", "value", "metric"]
+MODE_TITLES = {"full": "Full fine-tuning", "feature-extraction": "Feature extraction (backbone frozen)",
+               "top-k": "Top-{k} layers"}
 RUN_HEADERS = ["Run", "State", "Base model", "Dataset", "Mode", "Base acc.", "Fine-tuned acc.", "Macro-F1",
                "Model"]
 
@@ -39,6 +41,34 @@ def progress(log: list[dict], now: float | None = None) -> dict:
             "samples_per_s": step["samples_per_s"] if step else None}
 
 
+def run_settings(run: RunFolder, log: list[dict]) -> dict:
+    """What the run was started with: after a reload the form shows the next run's settings, not these."""
+    config = run.config
+    start = next((e for e in reversed(log) if e["type"] == "start"), {})
+    return {"base_model": config.base_model, "dataset": config.effective_dataset_name, "mode": config.mode,
+            "top_k_layers": config.top_k_layers if config.mode == "top-k" else None,
+            "learning_rate": config.effective_learning_rate, "epochs": config.epochs, "batch_size": config.batch_size,
+            "max_length": config.max_length, "seed": config.seed, "mixed_precision": config.mixed_precision,
+            "mixed_precision_used": start.get("mixed_precision"), "logging_steps": config.logging_steps,
+            "eval_steps": config.eval_steps, "train_rows": start.get("train_rows"),
+            "held_out_rows": start.get("held_out_rows")}
+
+
+def settings_markdown(settings: dict) -> str:
+    """One line: how the watched run trains."""
+    mode = MODE_TITLES[settings["mode"]].format(k=settings["top_k_layers"])
+    rows = (f" ({settings['train_rows']} training rows, {settings['held_out_rows']} held out)"
+            if settings["train_rows"] is not None else "")
+    precision = settings["mixed_precision"]
+    if settings["mixed_precision_used"] and settings["mixed_precision_used"] != precision:
+        precision += f" (ran as {settings['mixed_precision_used']})"
+    scored = (f"every {settings['eval_steps']} steps and after each epoch" if settings["eval_steps"]
+              else "after each epoch")
+    return (f"{mode} of `{settings['base_model']}` on {settings['dataset']}{rows}: learning rate "
+            f"{settings['learning_rate']:g}, {settings['epochs']} epochs, batch {settings['batch_size']}, max length "
+            f"{settings['max_length']}, seed {settings['seed']}, precision {precision}; held-out rows scored {scored}.")
+
+
 def evaluations(log: list[dict]) -> list[dict]:
     """Held-out scores as training went: the base model first, then one per epoch."""
     return [{"model": e["model"], "epoch": e["epoch"], "step": e["step"], "accuracy": e["accuracy"],
@@ -50,7 +80,8 @@ def overview(run: RunFolder) -> dict:
     status, log = run.status, run.read_log()
     result = run.result()
     return {"run_id": run.id, "status": status.state, "message": status.message, "queue_position": status.position,
-            "progress": progress(log), "evaluations": evaluations(log), "result": result,
+            "settings": run_settings(run, log), "progress": progress(log), "evaluations": evaluations(log),
+            "result": result,
             "can_resume": status.state in ("stopped", "failed"), "model_name": (result or {}).get("registered_as")}
 
 
@@ -67,7 +98,7 @@ def status_markdown(info: dict) -> str:
     if info["status"] == "failed" and "\n" in message:  # the log tail reads better as code
         first, _, tail = message.partition("\n")
         message = f"{first}\n```\n{tail}\n```"
-    return f"**Run `{info['run_id']}`: {title}.** {message}"
+    return f"**Run `{info['run_id']}`: {title}.** {message}\n\n{settings_markdown(info['settings'])}"
 
 
 def progress_html(info: dict) -> str:

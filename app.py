@@ -34,8 +34,7 @@ CONCURRENCY_LIMIT = 2
 # 10,000 (`python -m bench --only micro`), so a long-lived demo gets slower the more it has served.
 # The dashboard is off here (enable_monitoring=False: its summary would be open to anyone with a
 # public link), so the summary is never needed. The variable, if set, still wins.
-MONITORING_SUMMARY_EVERY = 10**9  # events: never, in practice
-os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(MONITORING_SUMMARY_EVERY))
+MONITORING_SUMMARY_EVERY = 10**9  # events: never, in practice (read when build_demo() makes the queue)
 
 # What `launch()` is given, by `serve()` and by the tests that serve the app in their own process.
 LAUNCH_OPTIONS = {"enable_monitoring": False}
@@ -86,6 +85,7 @@ def build_demo(tabs=TABS) -> gr.Blocks:
                 shown_tab.select(pickers[picker], outputs=picker, api_visibility="private", show_progress="hidden")
         demo.load(functools.partial(refresh_page, tuple(pickers.values())), outputs=[header, *pickers],
                   api_visibility="private")
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(MONITORING_SUMMARY_EVERY))
     demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT)
     return demo
 

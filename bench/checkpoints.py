@@ -44,6 +44,24 @@ def minilm_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
+def minilm_training_batch(tokenizer, texts: list[str]) -> dict:
+    """Texts as one MiniLM training batch: padded to its longest (max 64 tokens), labels alternating."""
+    batch = dict(tokenizer(texts, truncation=True, max_length=64, padding=True, return_tensors="pt"))
+    batch["labels"] = torch.arange(len(texts)) % 2
+    return batch
+
+
+def minilm_training_copies(names) -> dict:
+    """The packaged MiniLM with one seeded new two-label head, one identical copy per name, in training mode."""
+    import copy
+
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(0)
+    base = AutoModelForSequenceClassification.from_pretrained(minilm_dir(), num_labels=2)
+    return {name: copy.deepcopy(base).train() for name in names}
+
+
 def model_dir(name: str) -> Path:
     return HOME / "models" / name
 

@@ -11,7 +11,6 @@ compile time. Not in the default suite: compiling takes minutes on 2 cores.
 
 from __future__ import annotations
 
-import copy
 import os
 import shutil
 import statistics
@@ -33,24 +32,15 @@ def length_grouped_batches(count: int) -> list[dict]:
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoints.minilm_dir())
     texts = sorted(inputs.reviews(BATCH * count, offset=2000), key=len)
-    batches = []
-    for start in range(0, len(texts), BATCH):
-        batch = tokenizer(texts[start:start + BATCH], truncation=True, max_length=64, padding=True,
-                          return_tensors="pt")
-        batch["labels"] = torch.arange(BATCH) % 2
-        batches.append(dict(batch))
-    return batches
+    return [checkpoints.minilm_training_batch(tokenizer, texts[start:start + BATCH])
+            for start in range(0, len(texts), BATCH)]
 
 
 def run(quick: bool) -> dict:
-    from transformers import AutoModelForSequenceClassification
-
     common.heading("torch.compile vs eager: a MiniLM training step (opt-in)")
     batches = length_grouped_batches(6 if quick else 12)
     lengths = [b["input_ids"].shape[1] for b in batches]
-    torch.manual_seed(0)
-    base = AutoModelForSequenceClassification.from_pretrained(checkpoints.minilm_dir(), num_labels=2)
-    models = {"eager": copy.deepcopy(base).train(), "compiled": copy.deepcopy(base).train()}
+    models = checkpoints.minilm_training_copies(("eager", "compiled"))
     optimizers = {name: torch.optim.AdamW(model.parameters(), lr=5e-5, fused=True) for name, model in models.items()}
     # An empty compile cache, as on a user's first fine-tune: Inductor keeps compiled graphs on disk, and a
     # warm cache (a second run of this benchmark) cut the first steps here from about 145 s to 37 s.

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import statistics
 import time
@@ -47,16 +46,11 @@ def resolve_cost(quick: bool) -> dict:
 
 
 def optimizer_cost(quick: bool) -> dict:
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    folder = checkpoints.minilm_dir()
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    batch = tokenizer(inputs.reviews(32, offset=2000), truncation=True, max_length=64, padding=True,
-                      return_tensors="pt")
-    batch["labels"] = torch.arange(32) % 2
-    torch.manual_seed(0)
-    base = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2)
-    models = {kind: copy.deepcopy(base).train() for kind in ("foreach", "fused")}
+    tokenizer = AutoTokenizer.from_pretrained(checkpoints.minilm_dir())
+    batch = checkpoints.minilm_training_batch(tokenizer, inputs.reviews(32, offset=2000))
+    models = checkpoints.minilm_training_copies(("foreach", "fused"))
     optimizers = {kind: torch.optim.AdamW(m.parameters(), lr=5e-5, fused=kind == "fused") for kind, m in models.items()}
 
     def step(kind: str, only_optimizer: bool) -> float:

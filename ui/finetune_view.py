@@ -23,9 +23,14 @@ RUN_HEADERS = ["Run", "State", "Base model", "Dataset", "Mode", "Base acc.", "Fi
                "Model"]
 
 
+def _last_start(log: list[dict]) -> dict:
+    """The log's entry for the latest (re)start of the run; empty before training began."""
+    return next((e for e in reversed(log) if e["type"] == "start"), {})
+
+
 def progress(log: list[dict], now: float | None = None) -> dict:
     """Step, total steps, epoch, wall-clock time since (re)start and ETA from the log."""
-    start = next((e for e in reversed(log) if e["type"] == "start"), {})
+    start = _last_start(log)
     step = next((e for e in reversed(log) if e["type"] == "step"), None)
     total = (step or start).get("total_steps")
     done = step["step"] if step else start.get("resumed_at_step", 0)
@@ -43,8 +48,7 @@ def progress(log: list[dict], now: float | None = None) -> dict:
 
 def run_settings(run: RunFolder, log: list[dict]) -> dict:
     """What the run was started with: after a reload the form shows the next run's settings, not these."""
-    config = run.config
-    start = next((e for e in reversed(log) if e["type"] == "start"), {})
+    config, start = run.config, _last_start(log)
     return {"base_model": config.base_model, "dataset": config.effective_dataset_name, "mode": config.mode,
             "top_k_layers": config.top_k_layers if config.mode == "top-k" else None,
             "learning_rate": config.effective_learning_rate, "epochs": config.epochs, "batch_size": config.batch_size,

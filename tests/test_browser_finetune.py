@@ -99,6 +99,7 @@ def test_train_reload_mid_run_and_see_results(page):
     expect(page.locator("#finetune-status")).to_contain_text("Training")
     expect(page.locator("#finetune-loss-plot canvas, #finetune-loss-plot svg").first).to_be_visible()
     expect(page.locator("#finetune-comparison")).to_contain_text("accuracy")  # base scores, before the end
+    expect(page.locator("#finetune-metrics-plot")).to_contain_text("macro-F1")  # its curves drawn, mid-run
     screenshot(page, "running")
 
     page.reload()

@@ -91,8 +91,11 @@ def run_view(run: RunFolder, info: dict) -> tuple:
     log, result = run.read_log(), info["result"]
     zip_path = str(export_zip(run)) if info["status"] == "finished" else None
     active = info["status"] in ("queued", "running")
+    scores = finetune_view.metrics_frame(log)
+    # None until the first score: a colored LinePlot whose first frame was empty never draws the lines
+    # of later frames (Gradio 6.31), so a run watched from its start would show an empty score plot.
     return (finetune_view.status_markdown(info), finetune_view.progress_html(info),
-            finetune_view.loss_frame(log), finetune_view.metrics_frame(log),
+            finetune_view.loss_frame(log), scores if len(scores) else None,
             finetune_view.comparison_rows(info),
             finetune_view.confusion_table((result or {}).get("base")),
             finetune_view.confusion_table((result or {}).get("finetuned")),

@@ -30,8 +30,8 @@ TABS = (qa_tab, sentiment_tab, summarization_tab, translation_tab, generation_ta
 CONCURRENCY_LIMIT = 2
 
 # After every event, Gradio's queue rebuilds a pandas summary of the last 10,000 events for its
-# monitoring dashboard: 1.8 ms of server CPU a request once it has served 100 events, 12 ms at
-# 10,000 (`python -m bench --only micro`), so a long-lived demo gets slower the more it has served.
+# monitoring dashboard: 1.7 ms of server CPU a request once it has served 100 events, about 10 ms
+# at 10,000 (`python -m bench --only micro`), so a long-lived demo gets slower the more it has served.
 # The dashboard is off here (enable_monitoring=False: its summary would be open to anyone with a
 # public link), so the summary is never needed. The variable, if set, still wins.
 MONITORING_SUMMARY_EVERY = 10**9  # events: never, in practice (read when build_demo() makes the queue)

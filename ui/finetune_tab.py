@@ -77,18 +77,18 @@ def show_run(run_id: str | None, shown: tuple | None):
         run = run_folder(run_id)
     except ValueError:
         return (gr.skip(),) * VIEW_SIZE + ("", None)  # a deleted run: nothing left to show
-    info = finetune_view.overview(run)
+    info, log = finetune_view.overview_and_log(run)
     seen = [run.id, info["status"], info["progress"]["step"], len(info["evaluations"]), info["result"] is not None]
     if seen == shown:
         return (gr.skip(),) * (VIEW_SIZE + 2)
-    return (*run_view(run, info), run.id, seen)
+    return (*run_view(run, info, log), run.id, seen)
 
 
 VIEW_SIZE = 14  # the values run_view returns; show_run adds the run id and what it showed
 
 
-def run_view(run: RunFolder, info: dict) -> tuple:
-    log, result = run.read_log(), info["result"]
+def run_view(run: RunFolder, info: dict, log: list[dict]) -> tuple:
+    result = info["result"]
     zip_path = str(export_zip(run)) if info["status"] == "finished" else None
     active = info["status"] in ("queued", "running")
     scores = finetune_view.metrics_frame(log)

@@ -81,12 +81,19 @@ def evaluations(log: list[dict]) -> list[dict]:
 
 def overview(run: RunFolder) -> dict:
     """Everything about a run that a script or the tab needs, as plain JSON (the /finetune_status API)."""
+    return overview_and_log(run)[0]
+
+
+def overview_and_log(run: RunFolder) -> tuple[dict, list[dict]]:
+    """The overview and the log it was read from, for a view that also draws the log's curves: the log
+    grows with every logged step and is read once a look, not twice."""
     status, log = run.status, run.read_log()
     result = run.result()
-    return {"run_id": run.id, "status": status.state, "message": status.message, "queue_position": status.position,
+    info = {"run_id": run.id, "status": status.state, "message": status.message, "queue_position": status.position,
             "settings": run_settings(run, log), "progress": progress(log), "evaluations": evaluations(log),
             "result": result,
             "can_resume": status.state in ("stopped", "failed"), "model_name": (result or {}).get("registered_as")}
+    return info, log
 
 
 def _clock(seconds: float | None) -> str:

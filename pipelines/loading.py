@@ -197,6 +197,10 @@ def _load_uncached(spec: ModelSpec, precision: str = "float32") -> LoadedModel:
         model.to("cuda")
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token  # decoder-only LMs often ship without one
+    if kind == catalog.CLASSIFIER:
+        from pipelines import first_position
+
+        first_position.enable_for(model, tokenizer)  # the top layer computes only the position the head reads
     if precision == "bf16":
         model.forward = _in_bf16(model.forward, _device().type)
     return LoadedModel(spec=spec, kind=kind, model=model, tokenizer=tokenizer, precision=precision)

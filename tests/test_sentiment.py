@@ -68,6 +68,20 @@ def test_batches_give_each_text_its_own_result(sharp_classifier):
     assert max(top) - min(top) > 0.05
 
 
+def test_the_loaded_classifier_skips_unread_positions_and_scores_as_the_full_model(sharp_classifier, studio_home):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    loaded = sentiment.load_model(sharp_classifier)
+    assert "forward" in vars(loaded.model.bert.encoder.layer[-1])  # first_position's top layer
+    folder = studio_home / "models" / sharp_classifier
+    full, tokenizer = AutoModelForSequenceClassification.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+    with torch.inference_mode():
+        expected = torch.softmax(full(**tokenizer(TEXTS, padding=True, return_tensors="pt")).logits, -1)
+    for result, row in zip(classify_lines(TEXTS, sharp_classifier, batch_size=4), expected.tolist(), strict=True):
+        assert scores(result) == pytest.approx(dict(zip(LABELS, row)), abs=1e-5)
+
+
 def test_classify_lines_drops_empty_lines_and_checks_the_count(sharp_classifier):
     results = classify_lines(["", "  The cat sat on the mat.", "   ", "sea\n"], sharp_classifier)
     assert [r.text for r in results] == ["The cat sat on the mat.", "sea"]

@@ -20,6 +20,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import get_linear_schedule_with_warmup
 
+from pipelines import first_position
 from pipelines.finetune import card, registry
 from pipelines.finetune.batching import Batches, make_batches
 from pipelines.finetune.config import FinetuneConfig
@@ -79,6 +80,7 @@ class Session:
     kept_head: bool  # the base classifier's own head (its labels matched), not a new one
     steps_per_epoch: int  # optimizer steps, on this process's share of the batches
     total_steps: int
+    first_position_only: bool  # the top layer computes only the position the head reads (first_position)
 
 
 def setup(config: FinetuneConfig, accelerator: Accelerator) -> Session:
@@ -90,6 +92,7 @@ def setup(config: FinetuneConfig, accelerator: Accelerator) -> Session:
     model, tokenizer = load_for_training(base, label_names, keep_head)
     apply_transfer_mode(model, config.mode, config.top_k_layers)
     batches = make_batches(data, tokenizer, config.max_length, config.batch_size, config.seed)
+    first_only = first_position.enable(model, _probe(data, tokenizer, config.max_length))
     trainable = [p for p in model.parameters() if p.requires_grad]
     # Decay matrices only: decaying biases and LayerNorm gains towards zero only hurts.
     groups = [{"params": [p for p in trainable if p.ndim >= 2], "weight_decay": config.weight_decay},
@@ -108,7 +111,15 @@ def setup(config: FinetuneConfig, accelerator: Accelerator) -> Session:
                    batches=Batches(train_loader, eval_loader, batches.held_out), split=data, base=base,
                    columns=(labelled.text_column, labelled.label_column), kept_head=keep_head,
                    steps_per_epoch=steps_per_epoch,
-                   total_steps=steps_per_epoch * config.epochs)
+                   total_steps=steps_per_epoch * config.epochs, first_position_only=first_only)
+
+
+def _probe(data: Split, tokenizer, max_length: int) -> dict[str, torch.Tensor]:
+    """A few training texts of different lengths, padded together: what `first_position.enable` checks
+    its logits on (with padding, so the attention mask is part of the check)."""
+    texts = sorted(data.train[:64]["text"], key=len)
+    picked = [texts[0], texts[len(texts) // 2], texts[-1]]
+    return dict(tokenizer(picked, padding=True, truncation=True, max_length=max_length, return_tensors="pt"))
 
 
 def train(run: RunFolder, resume: bool = False) -> str:
@@ -186,7 +197,7 @@ def _start_entry(config: FinetuneConfig, session: Session, accelerator: Accelera
             "epochs": config.epochs, "train_rows": len(session.split.train),
             "held_out_rows": len(session.split.held_out), "labels": list(session.split.label_names),
             "mixed_precision": accelerator.mixed_precision, "trainable_parameters": trainable,
-            "total_parameters": total, "time": time.time()}
+            "total_parameters": total, "first_position_only": session.first_position_only, "time": time.time()}
 
 
 def _step_entry(session: Session, progress: Progress, loss: float, elapsed: float) -> dict:
@@ -228,6 +239,7 @@ def _finish(run: RunFolder, config: FinetuneConfig, session: Session, progress: 
     if not accelerator.is_main_process:
         return
     model = accelerator.unwrap_model(session.model)
+    first_position.disable(model)
     model.save_pretrained(run.model_dir, save_function=accelerator.save)
     session.tokenizer.save_pretrained(run.model_dir)
     result = _result(run, config, session, progress, accelerator)

@@ -1,4 +1,4 @@
-"""Small measurements behind three code changes, kept in the suite so their figures can be re-run.
+"""Small measurements behind four code changes, kept in the suite so their figures can be re-run.
 
 1. Resolving a model reference on every request: `catalog.resolve` with a models-folder name (the
    short path) vs listing every model the way it used to (`catalog.entries`, which reads each
@@ -10,6 +10,10 @@
    event it has recorded (up to 10,000) for its monitoring dashboard; the app turns that off
    (`app.py`). Measured with Gradio's own `Queue`, fed events the way it records them, at several
    numbers of events already served, as the default and as the app sets it.
+4. The top layer computing only the position a classifier reads (`pipelines/first_position.py`) vs
+   every position: two identical copies of the packaged MiniLM with a new head, one with it, stepping
+   in turns (a whole training step with fused AdamW, on batches of 32 real review snippets), then
+   classifying batches of 64 snippets in turns; the logits of the two are compared too.
 """
 
 from __future__ import annotations
@@ -71,6 +75,55 @@ def optimizer_cost(quick: bool) -> dict:
             "training step foreach / fused (median of pairs)": common.median_ratio(whole["foreach"], whole["fused"])}
 
 
+def first_position_cost(quick: bool) -> dict:
+    from transformers import AutoTokenizer
+
+    from pipelines import first_position
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoints.minilm_dir())
+    batches = [checkpoints.minilm_training_batch(tokenizer, inputs.reviews(32, offset=2000 + 32 * i)) for i in range(4)]
+    models = checkpoints.minilm_training_copies(("every position", "first only"))
+    if not first_position.enable(models["first only"], {k: v for k, v in batches[0].items() if k != "labels"}):
+        raise RuntimeError("first_position refused the packaged MiniLM")
+    # Inference first, while the two copies still hold the same weights (training draws different
+    # dropout masks, so the copies drift apart).
+    for model in models.values():
+        model.eval()
+    texts = inputs.reviews(64, offset=3000)
+    encoded = dict(tokenizer(texts, truncation=True, max_length=128, padding=True, return_tensors="pt"))
+
+    def classify(kind: str) -> float:
+        with torch.inference_mode():
+            return common.timed(lambda: models[kind](**encoded))[0] * 1000
+
+    inference = common.interleaved({k: lambda k=k: classify(k) for k in models}, 3 if quick else 12, warmup=1)
+    with torch.inference_mode():
+        logits = {k: m(**encoded).logits for k, m in models.items()}
+
+    optimizers = {kind: torch.optim.AdamW(m.parameters(), lr=5e-5, fused=True) for kind, m in models.items()}
+    turn = {"n": 0}
+
+    def train_step(kind: str) -> float:
+        batch = batches[turn["n"] // 2 % len(batches)]  # both copies of a pair step on the same batch
+        turn["n"] += 1
+        started = time.perf_counter()
+        models[kind](**batch).loss.backward()
+        optimizers[kind].step()
+        optimizers[kind].zero_grad()
+        return (time.perf_counter() - started) * 1000
+
+    for model in models.values():
+        model.train()
+    training = common.interleaved({k: lambda k=k: train_step(k) for k in models}, 3 if quick else 10, warmup=1)
+    return {"training step ms": {k: statistics.median(v) for k, v in training.items()},
+            "training step every / first only (median of pairs)": common.median_ratio(
+                training["every position"], training["first only"]),
+            "classification batch of 64 ms": {k: statistics.median(v) for k, v in inference.items()},
+            "classification batch every / first only (median of pairs)": common.median_ratio(
+                inference["every position"], inference["first only"]),
+            "largest logit difference": float((logits["every position"] - logits["first only"]).abs().max())}
+
+
 ANALYTICS_SETTING = "GRADIO_ANALYTICS_CACHE_FREQUENCY"
 GRADIO_DEFAULT, THE_APP = "Gradio's default", "the app"
 
@@ -125,6 +178,7 @@ def run(quick: bool) -> dict:
     resolve = resolve_cost(quick)
     optimizer = optimizer_cost(quick)
     analytics = analytics_cost(quick)
+    first = first_position_cost(quick)
     for name, ms in resolve.items():
         print(f"  {name}: {ms:.2f} ms a call")
     for name, values in optimizer.items():
@@ -133,6 +187,9 @@ def run(quick: bool) -> dict:
     for served, sides in analytics.items():
         print(f"  Gradio's queue after each event, {served:,} events served: "
               + ", ".join(f"{side} {ms:.3f} ms" for side, ms in sides.items()))
+    for name, values in first.items():
+        print(f"  top layer, {name}: " + (", ".join(f"{k} {v:.0f}" for k, v in values.items())
+                                          if isinstance(values, dict) else f"{values:.3g}"))
     saved = resolve["entries(task), the listing resolve used to start with"] - resolve["resolve(folder name)"]
     targets = [
         common.Target("no wasted work on the request path", "reported", common.INFO,
@@ -145,5 +202,11 @@ def run(quick: bool) -> dict:
                       "server CPU after each event, with Gradio's default / as the app sets it: " + "; ".join(
                           f"{sides[GRADIO_DEFAULT]:.2f} / {sides[THE_APP]:.3f} ms at {served:,} events served"
                           for served, sides in analytics.items())),
+        common.Target("top layer on the read position only", "reported", common.INFO,
+                      f"a MiniLM training step takes {first['training step every / first only (median of pairs)']:.2f}x "
+                      f"and a classification batch {first['classification batch every / first only (median of pairs)']:.2f}x "
+                      f"as long computing every position of the top layer; logits differ by at most "
+                      f"{first['largest logit difference']:.1e}"),
     ]
-    return {"resolve_ms": resolve, "optimizer": optimizer, "analytics_ms": analytics, "targets": targets}
+    return {"resolve_ms": resolve, "optimizer": optimizer, "analytics_ms": analytics, "first_position": first,
+            "targets": targets}

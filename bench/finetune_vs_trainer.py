@@ -98,9 +98,10 @@ def train_ours(config) -> dict:
         raise RuntimeError(f"our run ended '{state}': {run.log_tail()}")
     # (training seconds, step, held-out accuracy) at every scoring during training (not the base model's:
     # the Trainer's curve has none either); the last one is the final model's
-    curve = [(e["train_time_s"], e["step"], e["accuracy"]) for e in run.read_log()
+    log = run.read_log()
+    curve = [(e["train_time_s"], e["step"], e["accuracy"]) for e in log
              if e["type"] == "eval" and e["model"] == "finetuned"]
-    start = next(e for e in run.read_log() if e["type"] == "start")
+    start = next(e for e in log if e["type"] == "start")
     return {"samples_per_s": result["samples_per_s"], "train_s": result["training_time_s"], "wall_s": wall,
             "accuracy": result["finetuned"]["accuracy"], "precision": result["mixed_precision"], "curve": curve,
             "first_position_only": start["first_position_only"]}

@@ -83,7 +83,7 @@ def first_position_cost(quick: bool) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(checkpoints.minilm_dir())
     batches = [checkpoints.minilm_training_batch(tokenizer, inputs.reviews(32, offset=2000 + 32 * i)) for i in range(4)]
     models = checkpoints.minilm_training_copies(("every position", "first only"))
-    if not first_position.enable(models["first only"], {k: v for k, v in batches[0].items() if k != "labels"}):
+    if not first_position.enable_for(models["first only"], tokenizer):
         raise RuntimeError("first_position refused the packaged MiniLM")
     # Inference first, while the two copies still hold the same weights (training draws different
     # dropout masks, so the copies drift apart).
@@ -101,11 +101,11 @@ def first_position_cost(quick: bool) -> dict:
         logits = {k: m(**encoded).logits for k, m in models.items()}
 
     optimizers = {kind: torch.optim.AdamW(m.parameters(), lr=5e-5, fused=True) for kind, m in models.items()}
-    turn = {"n": 0}
+    steps = dict.fromkeys(models, 0)
 
     def train_step(kind: str) -> float:
-        batch = batches[turn["n"] // 2 % len(batches)]  # both copies of a pair step on the same batch
-        turn["n"] += 1
+        batch = batches[steps[kind] % len(batches)]  # each copy steps through the same batches
+        steps[kind] += 1
         started = time.perf_counter()
         models[kind](**batch).loss.backward()
         optimizers[kind].step()

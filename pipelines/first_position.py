@@ -59,7 +59,7 @@ def enable(model: torch.nn.Module, probe: dict[str, torch.Tensor]) -> bool:
 
 
 def enable_for(model: torch.nn.Module, tokenizer) -> bool:
-    """`enable`, checked on PROBE_TEXTS as the model's tokenizer encodes them."""
+    """`enable`, checked on PROBE_TEXTS as the model's tokenizer encodes them (two lengths, so padded)."""
     try:
         probe = tokenizer(list(PROBE_TEXTS), padding=True, return_tensors="pt")
     except (ValueError, TypeError):  # a tokenizer that cannot pad: no batch to check on

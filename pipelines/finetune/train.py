@@ -92,7 +92,7 @@ def setup(config: FinetuneConfig, accelerator: Accelerator) -> Session:
     model, tokenizer = load_for_training(base, label_names, keep_head)
     apply_transfer_mode(model, config.mode, config.top_k_layers)
     batches = make_batches(data, tokenizer, config.max_length, config.batch_size, config.seed)
-    first_only = first_position.enable(model, _probe(data, tokenizer, config.max_length))
+    first_only = first_position.enable_for(model, tokenizer)
     trainable = [p for p in model.parameters() if p.requires_grad]
     # Decay matrices only: decaying biases and LayerNorm gains towards zero only hurts.
     groups = [{"params": [p for p in trainable if p.ndim >= 2], "weight_decay": config.weight_decay},
@@ -112,14 +112,6 @@ def setup(config: FinetuneConfig, accelerator: Accelerator) -> Session:
                    columns=(labelled.text_column, labelled.label_column), kept_head=keep_head,
                    steps_per_epoch=steps_per_epoch,
                    total_steps=steps_per_epoch * config.epochs, first_position_only=first_only)
-
-
-def _probe(data: Split, tokenizer, max_length: int) -> dict[str, torch.Tensor]:
-    """A few training texts of different lengths, padded together: what `first_position.enable` checks
-    its logits on (with padding, so the attention mask is part of the check)."""
-    texts = sorted(data.train[:64]["text"], key=len)
-    picked = [texts[0], texts[len(texts) // 2], texts[-1]]
-    return dict(tokenizer(picked, padding=True, truncation=True, max_length=max_length, return_tensors="pt"))
 
 
 def train(run: RunFolder, resume: bool = False) -> str:

@@ -104,7 +104,7 @@ def train_ours(config) -> dict:
     start = next(e for e in log if e["type"] == "start")
     return {"samples_per_s": result["samples_per_s"], "train_s": result["training_time_s"], "wall_s": wall,
             "accuracy": result["finetuned"]["accuracy"], "precision": result["mixed_precision"], "curve": curve,
-            "first_position_only": start["first_position_only"]}
+            "first_position_only": start["first_position_only"], "fast_dropout": start.get("fast_dropout", False)}
 
 
 def child(variant: str, rows: int, eval_rows: int, epochs: int) -> None:

@@ -14,6 +14,11 @@
    every position: two identical copies of the packaged MiniLM with a new head, one with it, stepping
    in turns (a whole training step with fused AdamW, on batches of 32 real review snippets), then
    classifying batches of 64 snippets in turns; the logits of the two are compared too.
+5. Fine-tuning's dropout masks drawn four elements a 64-bit draw (`pipelines/finetune/dropout.py`) vs
+   stock dropout (`bernoulli_`, one draw an element): two identical copies of the packaged MiniLM with
+   a new head, both with the top layer on the read position only (as fine-tuning runs), one with the
+   cheaper dropout, stepping in turns (a whole training step with fused AdamW) on batches of 32 real
+   review snippets grouped by length as fine-tuning groups them (so short and long batches alike).
 """
 
 from __future__ import annotations
@@ -124,6 +129,41 @@ def first_position_cost(quick: bool) -> dict:
             "largest logit difference": float((logits["every position"] - logits["first only"]).abs().max())}
 
 
+def dropout_cost(quick: bool) -> dict:
+    from transformers import AutoTokenizer
+
+    from pipelines import first_position
+    from pipelines.finetune import dropout
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoints.minilm_dir())
+    texts = sorted(inputs.reviews(320, offset=2000), key=len)  # length-grouped batches, 15 to 56 tokens
+    batches = [checkpoints.minilm_training_batch(tokenizer, texts[i:i + 32]) for i in range(0, len(texts), 32)]
+    models = checkpoints.minilm_training_copies(("stock", "four a draw"))
+    for model in models.values():
+        if not first_position.enable_for(model, tokenizer):
+            raise RuntimeError("first_position refused the packaged MiniLM")
+    if not dropout.enable_for(models["four a draw"], tokenizer):
+        raise RuntimeError("the cheaper dropout refused the packaged MiniLM")
+    optimizers = {kind: torch.optim.AdamW(m.parameters(), lr=5e-5, fused=True) for kind, m in models.items()}
+    steps = dict.fromkeys(models, 0)
+
+    def train_step(kind: str) -> float:
+        batch = batches[steps[kind] % len(batches)]  # each copy steps through the same batches
+        steps[kind] += 1
+        started = time.perf_counter()
+        models[kind](**batch).loss.backward()
+        optimizers[kind].step()
+        optimizers[kind].zero_grad()
+        return (time.perf_counter() - started) * 1000
+
+    for model in models.values():
+        model.train()
+    training = common.interleaved({k: lambda k=k: train_step(k) for k in models}, 4 if quick else 20, warmup=1)
+    return {"training step ms": {k: statistics.median(v) for k, v in training.items()},
+            "training step stock / four a draw (median of pairs)": common.median_ratio(
+                training["stock"], training["four a draw"])}
+
+
 ANALYTICS_SETTING = "GRADIO_ANALYTICS_CACHE_FREQUENCY"
 GRADIO_DEFAULT, THE_APP = "Gradio's default", "the app"
 
@@ -179,6 +219,7 @@ def run(quick: bool) -> dict:
     optimizer = optimizer_cost(quick)
     analytics = analytics_cost(quick)
     first = first_position_cost(quick)
+    masks = dropout_cost(quick)
     for name, ms in resolve.items():
         print(f"  {name}: {ms:.2f} ms a call")
     for name, values in optimizer.items():
@@ -190,6 +231,9 @@ def run(quick: bool) -> dict:
     for name, values in first.items():
         print(f"  top layer, {name}: " + (", ".join(f"{k} {v:.0f}" for k, v in values.items())
                                           if isinstance(values, dict) else f"{values:.3g}"))
+    for name, values in masks.items():
+        print(f"  dropout, {name}: " + (", ".join(f"{k} {v:.0f}" for k, v in values.items())
+                                        if isinstance(values, dict) else f"{values:.3g}"))
     saved = resolve["entries(task), the listing resolve used to start with"] - resolve["resolve(folder name)"]
     targets = [
         common.Target("no wasted work on the request path", "reported", common.INFO,
@@ -207,6 +251,9 @@ def run(quick: bool) -> dict:
                       f"and a classification batch {first['classification batch every / first only (median of pairs)']:.2f}x "
                       f"as long computing every position of the top layer; logits differ by at most "
                       f"{first['largest logit difference']:.1e}"),
+        common.Target("dropout masks four elements a draw", "reported", common.INFO,
+                      f"a MiniLM training step takes {masks['training step stock / four a draw (median of pairs)']:.2f}x "
+                      "as long with stock dropout"),
     ]
     return {"resolve_ms": resolve, "optimizer": optimizer, "analytics_ms": analytics, "first_position": first,
-            "targets": targets}
+            "dropout": masks, "targets": targets}

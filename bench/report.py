@@ -133,6 +133,9 @@ def micro(result: dict) -> str:
     for name, values in result.get("first_position", {}).items():
         shown = (", ".join(f"{k} {v:.0f}" for k, v in values.items()) if isinstance(values, dict) else f"{values:.3g}")
         rows.append([f"top layer: {name}", shown])
+    for name, values in result.get("dropout", {}).items():
+        shown = (", ".join(f"{k} {v:.0f}" for k, v in values.items()) if isinstance(values, dict) else f"{values:.3g}")
+        rows.append([f"dropout: {name}", shown])
     return table(["measurement", "median"], rows)
 
 
@@ -182,6 +185,9 @@ def key_figures(folder: Path) -> dict[str, float]:
                 first["training step every / first only (median of pairs)"]
             found["classification batch, top layer every position / first only"] = \
                 first["classification batch every / first only (median of pairs)"]
+        if "dropout" in result:
+            found["training step, stock dropout / masks four a draw"] = \
+                result["dropout"]["training step stock / four a draw (median of pairs)"]
         if "analytics_ms" in result:
             sides = result["analytics_ms"]["10000"]
             found["Gradio's queue after each event at 10,000 served, ms: default"] = sides["Gradio's default"]

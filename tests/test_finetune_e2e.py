@@ -89,7 +89,9 @@ def test_the_cli_run_folder_holds_config_data_log_model_and_result(cli_run, keyw
     assert cli_run.config.data_file == str(cli_run.data_dir / "keywords.csv")
     assert not cli_run.checkpoint_dir.exists()  # a finished run is not resumed: its checkpoint is dropped
     log = cli_run.read_log()
-    assert next(e for e in log if e["type"] == "start")["first_position_only"]  # BERT: top layer reads [CLS] only
+    start = next(e for e in log if e["type"] == "start")
+    assert start["first_position_only"]  # BERT: top layer reads [CLS] only
+    assert start["fast_dropout"]  # on the CPU: masks four elements a draw (finetune/dropout.py)
     step = next(e for e in log if e["type"] == "step")
     assert set(step) == {"type", "step", "total_steps", "epoch", "loss", "lr", "elapsed_s", "samples_per_s"}
     assert sorted(losses(cli_run)) == list(range(1, total + 1))

@@ -17,9 +17,10 @@ equally likely run of the same model, not the same run.
 dropout happens inside `scaled_dot_product_attention` (BERT-style encoders, in sdpa or eager form),
 registers an attention function that computes the probabilities itself and drops them here. It first
 checks, on a padded probe batch with dropout switched off, that the model in training mode with the
-replacement gives the logits it gives in evaluation mode without it, and leaves the model as it was
-otherwise. Causal attention, grouped key/value heads, caches and attention variants (soft-capping,
-sliding windows, sinks, position biases) keep their own implementation and its dropout.
+replacement, and in evaluation mode with it, gives the logits it gives in evaluation mode without it,
+and leaves the model as it was otherwise. Causal attention, grouped key/value heads, caches and
+attention variants (soft-capping, sliding windows, sinks, position biases) keep their own
+implementation and its dropout.
 `disable(model)` undoes it (fine-tuning calls it before saving).
 """
 
@@ -161,9 +162,12 @@ def enable(model: nn.Module, probe: dict[str, torch.Tensor]) -> bool:
             _patch(model)
             model.train()
             with masks_off():
-                candidate = model(**probe).logits
-        same = candidate.shape == reference.shape and torch.allclose(candidate, reference, atol=_TOLERANCE,
-                                                                     rtol=_TOLERANCE)
+                candidate = model(**probe).logits  # training mode: this module's attention path
+            model.eval()
+            delegated = model(**probe).logits  # evaluation mode: handed to the model's own attention
+        same = all(logits.shape == reference.shape and torch.allclose(logits, reference, atol=_TOLERANCE,
+                                                                      rtol=_TOLERANCE)
+                   for logits in (candidate, delegated))
     except Exception as err:  # an architecture whose attention this does not handle
         logger.info("Stock dropout kept here (%s).", err)
         same = False

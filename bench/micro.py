@@ -80,6 +80,26 @@ def optimizer_cost(quick: bool) -> dict:
             "training step foreach / fused (median of pairs)": common.median_ratio(whole["foreach"], whole["fused"])}
 
 
+def paired_training_steps(models: dict, batches: list[dict], rounds: int) -> dict[str, list[float]]:
+    """Whole training steps (forward, backward, fused AdamW) of each model in turns, after a warm-up
+    step, each copy stepping through the same batches; milliseconds a step, by model name."""
+    optimizers = {kind: torch.optim.AdamW(m.parameters(), lr=5e-5, fused=True) for kind, m in models.items()}
+    steps = dict.fromkeys(models, 0)
+
+    def train_step(kind: str) -> float:
+        batch = batches[steps[kind] % len(batches)]
+        steps[kind] += 1
+        started = time.perf_counter()
+        models[kind](**batch).loss.backward()
+        optimizers[kind].step()
+        optimizers[kind].zero_grad()
+        return (time.perf_counter() - started) * 1000
+
+    for model in models.values():
+        model.train()
+    return common.interleaved({k: lambda k=k: train_step(k) for k in models}, rounds, warmup=1)
+
+
 def first_position_cost(quick: bool) -> dict:
     from transformers import AutoTokenizer
 
@@ -105,21 +125,7 @@ def first_position_cost(quick: bool) -> dict:
     with torch.inference_mode():
         logits = {k: m(**encoded).logits for k, m in models.items()}
 
-    optimizers = {kind: torch.optim.AdamW(m.parameters(), lr=5e-5, fused=True) for kind, m in models.items()}
-    steps = dict.fromkeys(models, 0)
-
-    def train_step(kind: str) -> float:
-        batch = batches[steps[kind] % len(batches)]  # each copy steps through the same batches
-        steps[kind] += 1
-        started = time.perf_counter()
-        models[kind](**batch).loss.backward()
-        optimizers[kind].step()
-        optimizers[kind].zero_grad()
-        return (time.perf_counter() - started) * 1000
-
-    for model in models.values():
-        model.train()
-    training = common.interleaved({k: lambda k=k: train_step(k) for k in models}, 3 if quick else 10, warmup=1)
+    training = paired_training_steps(models, batches, 3 if quick else 10)
     return {"training step ms": {k: statistics.median(v) for k, v in training.items()},
             "training step every / first only (median of pairs)": common.median_ratio(
                 training["every position"], training["first only"]),
@@ -144,21 +150,7 @@ def dropout_cost(quick: bool) -> dict:
             raise RuntimeError("first_position refused the packaged MiniLM")
     if not dropout.enable_for(models["four a draw"], tokenizer):
         raise RuntimeError("the cheaper dropout refused the packaged MiniLM")
-    optimizers = {kind: torch.optim.AdamW(m.parameters(), lr=5e-5, fused=True) for kind, m in models.items()}
-    steps = dict.fromkeys(models, 0)
-
-    def train_step(kind: str) -> float:
-        batch = batches[steps[kind] % len(batches)]  # each copy steps through the same batches
-        steps[kind] += 1
-        started = time.perf_counter()
-        models[kind](**batch).loss.backward()
-        optimizers[kind].step()
-        optimizers[kind].zero_grad()
-        return (time.perf_counter() - started) * 1000
-
-    for model in models.values():
-        model.train()
-    training = common.interleaved({k: lambda k=k: train_step(k) for k in models}, 4 if quick else 20, warmup=1)
+    training = paired_training_steps(models, batches, 4 if quick else 20)
     return {"training step ms": {k: statistics.median(v) for k, v in training.items()},
             "training step stock / four a draw (median of pairs)": common.median_ratio(
                 training["stock"], training["four a draw"])}

@@ -19,19 +19,14 @@ last token, an attention variant this does not know).
 from __future__ import annotations
 
 import inspect
-import logging
 from types import MethodType
 
 import torch
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-logger = logging.getLogger(__name__)
+from pipelines import logit_check
 
 _PATCHED = "_studio_first_position_only"  # marks a layer whose forward is replaced here
-_TOLERANCE = 1e-4  # on logits; float32 reorderings differ by about 1e-6
-
-
-PROBE_TEXTS = ("Fine.", "A longer text, so that the shorter one is padded when they form a batch.")
 
 
 def enable(model: torch.nn.Module, probe: dict[str, torch.Tensor]) -> bool:
@@ -40,32 +35,20 @@ def enable(model: torch.nn.Module, probe: dict[str, torch.Tensor]) -> bool:
     layer = _top_layer(model)
     if layer is None:
         return False
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            full = model(**probe).logits
-            _patch(layer)
-            first_only = model(**probe).logits
-        same = first_only.shape == full.shape and torch.allclose(first_only, full, atol=_TOLERANCE, rtol=_TOLERANCE)
-    except Exception as err:  # an architecture whose internals differ from what _forward assumes
-        logger.info("The top layer computes every position here (%s).", err)
-        same = False
-    finally:
-        model.train(was_training)
-    if not same:
-        disable(model)
-    return same
+
+    def check() -> bool:
+        model.eval()
+        full = model(**probe).logits
+        _patch(layer)
+        return logit_check.same_logits(full, model(**probe).logits)
+
+    return logit_check.keep_if_same(model, check, disable, "The top layer computes every position here")
 
 
 def enable_for(model: torch.nn.Module, tokenizer) -> bool:
-    """`enable`, checked on PROBE_TEXTS as the model's tokenizer encodes them (two lengths, so padded)."""
-    try:
-        probe = tokenizer(list(PROBE_TEXTS), padding=True, return_tensors="pt")
-    except (ValueError, TypeError):  # a tokenizer that cannot pad: no batch to check on
-        return False
-    device = next(model.parameters()).device
-    return enable(model, {name: values.to(device) for name, values in probe.items()})
+    """`enable`, checked on logit_check.PROBE_TEXTS as the model's tokenizer encodes them."""
+    probe = logit_check.probe_batch(model, tokenizer)
+    return probe is not None and enable(model, probe)
 
 
 def disable(model: torch.nn.Module) -> None:

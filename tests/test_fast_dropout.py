@@ -15,7 +15,7 @@ from transformers import (BertConfig, BertForSequenceClassification, GPT2Config,
                           RobertaConfig, RobertaForSequenceClassification)
 
 from pipelines.finetune import dropout
-from tests.test_first_position import SIZES, padded_batch, without_dropout
+from tests.test_first_position import SIZES, assert_same_loss_and_gradients, padded_batch, without_dropout
 
 
 @pytest.mark.parametrize("p", [0.1, 0.25, 0.5])
@@ -76,13 +76,7 @@ def test_with_the_masks_off_loss_and_every_gradient_match_stock_attention(archit
     stock_loss = without_dropout(stock)(**batch, labels=labels).loss
     with dropout.masks_off():  # this module's attention path, nothing dropped
         fast_loss = fast.train()(**batch, labels=labels).loss
-    stock_loss.backward()
-    fast_loss.backward()
-    assert torch.allclose(fast_loss, stock_loss, atol=1e-6)
-    for (name, a), b in zip(stock.named_parameters(), fast.parameters(), strict=True):
-        assert (a.grad is None) == (b.grad is None), name
-        if a.grad is not None:
-            assert torch.allclose(b.grad, a.grad, atol=1e-6), name
+    assert_same_loss_and_gradients(stock, stock_loss, fast, fast_loss)
 
 
 class OpNames(TorchDispatchMode):

@@ -36,6 +36,17 @@ def without_dropout(model: torch.nn.Module) -> torch.nn.Module:
     return model.train()
 
 
+def assert_same_loss_and_gradients(model, loss, other, other_loss) -> None:
+    """Back-propagates both losses; they, and every parameter's gradient, must agree."""
+    loss.backward()
+    other_loss.backward()
+    assert torch.allclose(other_loss, loss, atol=1e-6)
+    for (name, param), other_param in zip(model.named_parameters(), other.parameters(), strict=True):
+        assert (param.grad is None) == (other_param.grad is None), name
+        if param.grad is not None:
+            assert torch.allclose(other_param.grad, param.grad, atol=1e-6), name
+
+
 class MeanPooledClassifier(BertPreTrainedModel):
     """Built like BERT, but its head averages every position: skipping positions would change it."""
 
@@ -70,13 +81,7 @@ def test_loss_and_every_gradient_match_the_full_top_layer(architecture, attentio
     batch, labels = padded_batch(seed=2), torch.tensor([0, 1, 2, 1])
     full_loss = without_dropout(model)(**batch, labels=labels).loss
     fast_loss = without_dropout(fast)(**batch, labels=labels).loss
-    full_loss.backward()
-    fast_loss.backward()
-    assert torch.allclose(fast_loss, full_loss, atol=1e-6)
-    for (name, full), fast_param in zip(model.named_parameters(), fast.parameters(), strict=True):
-        assert (full.grad is None) == (fast_param.grad is None), name
-        if full.grad is not None:
-            assert torch.allclose(fast_param.grad, full.grad, atol=1e-6), name
+    assert_same_loss_and_gradients(model, full_loss, fast, fast_loss)
 
     top = fast.base_model.encoder.layer[-1]
     assert "forward" in vars(top)  # the top layer's own forward is replaced ...

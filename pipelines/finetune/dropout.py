@@ -27,7 +27,6 @@ implementation and its dropout.
 from __future__ import annotations
 
 import inspect
-import logging
 import math
 from contextlib import contextmanager
 from functools import partial
@@ -38,12 +37,11 @@ from torch import nn
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-logger = logging.getLogger(__name__)
+from pipelines import logit_check
 
 _LANES = 1 << 16  # one mask decision per 16 bits of a draw
 _PATCHED = "_studio_fast_dropout"  # marks a dropout module whose forward is replaced here
 _PREFIX = "studio_fast_dropout|"  # + the original implementation's name ("sdpa" or "eager")
-_TOLERANCE = 1e-4  # on logits, as first_position
 _checking = False  # dropout off while `enable` compares training-mode logits with evaluation mode's
 
 
@@ -154,40 +152,25 @@ def enable(model: nn.Module, probe: dict[str, torch.Tensor]) -> bool:
     inputs) passes; returns whether it did."""
     if next(model.parameters()).device.type != "cpu":
         return False  # GPUs draw dropout masks in fused kernels already
-    was_training = model.training
-    try:
+
+    def check() -> bool:
         model.eval()
-        with torch.no_grad():
-            reference = model(**probe).logits
-            _patch(model)
-            model.train()
-            with masks_off():
-                candidate = model(**probe).logits  # training mode: this module's attention path
-            model.eval()
-            delegated = model(**probe).logits  # evaluation mode: handed to the model's own attention
-        same = all(logits.shape == reference.shape and torch.allclose(logits, reference, atol=_TOLERANCE,
-                                                                      rtol=_TOLERANCE)
-                   for logits in (candidate, delegated))
-    except Exception as err:  # an architecture whose attention this does not handle
-        logger.info("Stock dropout kept here (%s).", err)
-        same = False
-    finally:
-        model.train(was_training)
-    if not same:
-        disable(model)
-    return same
+        reference = model(**probe).logits
+        _patch(model)
+        model.train()
+        with masks_off():
+            candidate = model(**probe).logits  # training mode: this module's attention path
+        model.eval()
+        delegated = model(**probe).logits  # evaluation mode: handed to the model's own attention
+        return logit_check.same_logits(reference, candidate, delegated)
+
+    return logit_check.keep_if_same(model, check, disable, "Stock dropout kept here")
 
 
 def enable_for(model: nn.Module, tokenizer) -> bool:
-    """`enable`, checked on two texts of different lengths as the model's tokenizer encodes them."""
-    from pipelines.first_position import PROBE_TEXTS
-
-    try:
-        probe = tokenizer(list(PROBE_TEXTS), padding=True, return_tensors="pt")
-    except (ValueError, TypeError):  # a tokenizer that cannot pad
-        return False
-    device = next(model.parameters()).device
-    return enable(model, {name: values.to(device) for name, values in probe.items()})
+    """`enable`, checked on logit_check.PROBE_TEXTS as the model's tokenizer encodes them."""
+    probe = logit_check.probe_batch(model, tokenizer)
+    return probe is not None and enable(model, probe)
 
 
 @contextmanager

@@ -53,6 +53,11 @@ def interleaved(cases: dict[str, Callable[[], Any]], rounds: int, warmup: int = 
     return results
 
 
+def shown(values) -> str:
+    """A paired measurement's figure as printed and reported: per-copy milliseconds, or one ratio."""
+    return ", ".join(f"{k} {v:.0f}" for k, v in values.items()) if isinstance(values, dict) else f"{values:.3g}"
+
+
 def percentile(samples: list[float], q: float) -> float:
     """The q-th percentile (0-100) with linear interpolation, as numpy's default does."""
     ordered = sorted(samples)

@@ -220,12 +220,9 @@ def run(quick: bool) -> dict:
     for served, sides in analytics.items():
         print(f"  Gradio's queue after each event, {served:,} events served: "
               + ", ".join(f"{side} {ms:.3f} ms" for side, ms in sides.items()))
-    for name, values in first.items():
-        print(f"  top layer, {name}: " + (", ".join(f"{k} {v:.0f}" for k, v in values.items())
-                                          if isinstance(values, dict) else f"{values:.3g}"))
-    for name, values in masks.items():
-        print(f"  dropout, {name}: " + (", ".join(f"{k} {v:.0f}" for k, v in values.items())
-                                        if isinstance(values, dict) else f"{values:.3g}"))
+    for prefix, figures in (("top layer", first), ("dropout", masks)):
+        for name, values in figures.items():
+            print(f"  {prefix}, {name}: {common.shown(values)}")
     saved = resolve["entries(task), the listing resolve used to start with"] - resolve["resolve(folder name)"]
     targets = [
         common.Target("no wasted work on the request path", "reported", common.INFO,

@@ -130,12 +130,8 @@ def micro(result: dict) -> str:
     for served, sides in result.get("analytics_ms", {}).items():
         rows.append([f"Gradio's queue after each event, {int(served):,} events served, ms",
                      ", ".join(f"{side} {ms:.3f}" for side, ms in sides.items())])
-    for name, values in result.get("first_position", {}).items():
-        shown = (", ".join(f"{k} {v:.0f}" for k, v in values.items()) if isinstance(values, dict) else f"{values:.3g}")
-        rows.append([f"top layer: {name}", shown])
-    for name, values in result.get("dropout", {}).items():
-        shown = (", ".join(f"{k} {v:.0f}" for k, v in values.items()) if isinstance(values, dict) else f"{values:.3g}")
-        rows.append([f"dropout: {name}", shown])
+    for prefix, key in (("top layer", "first_position"), ("dropout", "dropout")):
+        rows += [[f"{prefix}: {name}", common.shown(values)] for name, values in result.get(key, {}).items()]
     return table(["measurement", "median"], rows)
 
 

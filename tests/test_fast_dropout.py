@@ -11,11 +11,11 @@ import json
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from transformers import (BertConfig, BertForSequenceClassification, GPT2Config, GPT2ForSequenceClassification,
-                          RobertaConfig, RobertaForSequenceClassification)
+from transformers import BertConfig, BertForSequenceClassification
 
 from pipelines.finetune import dropout
-from tests.test_first_position import SIZES, assert_same_loss_and_gradients, padded_batch, without_dropout
+from tests.test_first_position import (SIZES, assert_same_loss_and_gradients, padded_batch, tiny_classifier,
+                                      without_dropout)
 
 
 @pytest.mark.parametrize("p", [0.1, 0.25, 0.5])
@@ -53,22 +53,10 @@ def test_seeded_draws_repeat_and_different_seeds_differ():
     assert torch.equal(masks[0], masks[1]) and not torch.equal(masks[0], masks[2])
 
 
-def tiny(architecture: str, attention: str = "sdpa"):
-    torch.manual_seed(0)
-    if architecture == "bert":
-        return BertForSequenceClassification(BertConfig(**SIZES, num_labels=3, attn_implementation=attention))
-    if architecture == "roberta":
-        return RobertaForSequenceClassification(RobertaConfig(**SIZES, num_labels=3, pad_token_id=0,
-                                                              attn_implementation=attention))
-    config = GPT2Config(vocab_size=120, n_embd=32, n_layer=2, n_head=4, n_positions=32, num_labels=3,
-                        pad_token_id=0, attn_implementation=attention)
-    return GPT2ForSequenceClassification(config)
-
-
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
 @pytest.mark.parametrize("architecture", ["bert", "roberta", "gpt2"])
 def test_with_the_masks_off_loss_and_every_gradient_match_stock_attention(architecture, attention):
-    stock = tiny(architecture, attention)
+    stock = tiny_classifier(architecture, attention)
     fast = copy.deepcopy(stock)
     assert dropout.enable(fast, padded_batch(seed=1))
     assert fast.config._attn_implementation == f"studio_fast_dropout|{attention}"
@@ -98,7 +86,7 @@ def ops_of_a_training_step(model) -> set[str]:
 
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
 def test_training_draws_its_masks_here_and_no_bernoulli_is_left(attention):
-    stock = tiny("bert", attention)
+    stock = tiny_classifier("bert", attention)
     fast = copy.deepcopy(stock)
     assert dropout.enable(fast, padded_batch(seed=1)) and dropout.enabled(fast)
     assert "bernoulli_" in ops_of_a_training_step(stock)
@@ -111,9 +99,9 @@ def test_training_draws_its_masks_here_and_no_bernoulli_is_left(attention):
 
 
 def test_attention_probabilities_are_dropped_at_the_rate():
-    """Attention dropout happens in this module's attention path: with only attention dropout on, the
-    training-mode output differs from evaluation mode, and the masks drawn cover the probabilities."""
-    model = tiny("bert")
+    """Attention dropout happens in this module's attention path: with only attention dropout on, every
+    mask drawn in a training forward has the attention probabilities' shape, one a layer."""
+    model = tiny_classifier("bert")
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Dropout) and not name.endswith("attention.self.dropout"):
             module.p = 0.0
@@ -148,7 +136,7 @@ def test_a_model_that_fails_the_check_is_left_as_it_was():
 
 
 def test_disable_restores_the_model_and_saved_configs_never_name_this_module(tmp_path):
-    model = tiny("bert")
+    model = tiny_classifier("bert")
     assert dropout.enable(model, padded_batch(seed=1))
     model.save_pretrained(tmp_path / "while")  # as a checkpoint mid-run would
     dropout.disable(model)

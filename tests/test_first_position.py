@@ -8,13 +8,26 @@ import copy
 import pytest
 import torch
 from transformers import (BertConfig, BertForSequenceClassification, BertModel, BertPreTrainedModel,
-                          DistilBertConfig, DistilBertForSequenceClassification, RobertaConfig,
-                          RobertaForSequenceClassification)
+                          DistilBertConfig, DistilBertForSequenceClassification, GPT2Config,
+                          GPT2ForSequenceClassification, RobertaConfig, RobertaForSequenceClassification)
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from pipelines import first_position
 
 SIZES = dict(vocab_size=120, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64)
+
+
+def tiny_classifier(architecture: str, attention: str = "sdpa") -> torch.nn.Module:
+    """A seeded random 3-label classifier: "bert", "roberta" or "gpt2" (a decoder), in sdpa or eager."""
+    torch.manual_seed(0)
+    if architecture == "bert":
+        return BertForSequenceClassification(BertConfig(**SIZES, num_labels=3, attn_implementation=attention))
+    if architecture == "roberta":
+        return RobertaForSequenceClassification(RobertaConfig(**SIZES, num_labels=3, pad_token_id=0,
+                                                              attn_implementation=attention))
+    config = GPT2Config(vocab_size=120, n_embd=32, n_layer=2, n_head=4, n_positions=32, num_labels=3,
+                        pad_token_id=0, attn_implementation=attention)
+    return GPT2ForSequenceClassification(config)
 
 
 def padded_batch(seed: int = 0) -> dict[str, torch.Tensor]:
@@ -68,12 +81,7 @@ MeanPooledClassifier.__name__ = "MeanPooledForSequenceClassification"
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
 @pytest.mark.parametrize("architecture", ["bert", "roberta"])
 def test_loss_and_every_gradient_match_the_full_top_layer(architecture, attention):
-    torch.manual_seed(0)
-    if architecture == "bert":
-        model = BertForSequenceClassification(BertConfig(**SIZES, num_labels=3, attn_implementation=attention))
-    else:
-        model = RobertaForSequenceClassification(RobertaConfig(**SIZES, num_labels=3, pad_token_id=0,
-                                                               attn_implementation=attention))
+    model = tiny_classifier(architecture, attention)
     fast = copy.deepcopy(model)
     assert first_position.enable(fast, padded_batch(seed=1))
     assert fast.training  # enable checks in eval mode and restores the mode it found

@@ -120,10 +120,8 @@ def _attention(original: str, module, query, key, value, attention_mask, dropout
              and not any(kwargs.get(name) is not None for name in _VARIANTS))
     if plain:
         return _math_attention(query, key, value, attention_mask, dropout, scaling), None
-    if original == "eager":
-        function = getattr(inspect.getmodule(type(module)), "eager_attention_forward")
-    else:
-        function = ALL_ATTENTION_FUNCTIONS[original]
+    eager = getattr(inspect.getmodule(type(module)), "eager_attention_forward", None)
+    function = ALL_ATTENTION_FUNCTIONS.get_interface(original, eager)  # as the model's own attention looks it up
     if is_causal is not None:
         kwargs["is_causal"] = is_causal
     return function(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)

@@ -1,4 +1,4 @@
-"""Small measurements behind four code changes, kept in the suite so their figures can be re-run.
+"""Small measurements behind six code changes, kept in the suite so their figures can be re-run.
 
 1. Resolving a model reference on every request: `catalog.resolve` with a models-folder name (the
    short path) vs listing every model the way it used to (`catalog.entries`, which reads each
@@ -19,6 +19,8 @@
    a new head, both with the top layer on the read position only (as fine-tuning runs), one with the
    cheaper dropout, stepping in turns (a whole training step with fused AdamW) on batches of 32 real
    review snippets grouped by length as fine-tuning groups them (so short and long batches alike).
+6. Freed memory kept for reuse (`pipelines/heap.py`) vs glibc's defaults, in pairs of fresh processes
+   (`bench/heap_cost.py`): training steps as fine-tuning runs them, and sentiment requests.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from unittest import mock
 
 import torch
 
-from bench import checkpoints, common, inputs
+from bench import checkpoints, common, heap_cost, inputs
 
 
 def per_call_ms(call, calls: int) -> float:
@@ -212,6 +214,7 @@ def run(quick: bool) -> dict:
     analytics = analytics_cost(quick)
     first = first_position_cost(quick)
     masks = dropout_cost(quick)
+    kept = heap_cost.run(quick)
     for name, ms in resolve.items():
         print(f"  {name}: {ms:.2f} ms a call")
     for name, values in optimizer.items():
@@ -223,6 +226,7 @@ def run(quick: bool) -> dict:
     for prefix, figures in (("top layer", first), ("dropout", masks)):
         for name, values in figures.items():
             print(f"  {prefix}, {name}: {common.shown(values)}")
+    print(f"  freed memory: {heap_cost.described(kept)}")
     saved = resolve["entries(task), the listing resolve used to start with"] - resolve["resolve(folder name)"]
     targets = [
         common.Target("no wasted work on the request path", "reported", common.INFO,
@@ -243,6 +247,7 @@ def run(quick: bool) -> dict:
         common.Target("dropout masks four elements a draw", "reported", common.INFO,
                       f"a MiniLM training step takes {masks['training step stock / four a draw (median of pairs)']:.2f}x "
                       "as long with stock dropout"),
+        common.Target("freed memory kept for reuse", "reported", common.INFO, heap_cost.described(kept)),
     ]
     return {"resolve_ms": resolve, "optimizer": optimizer, "analytics_ms": analytics, "first_position": first,
-            "dropout": masks, "targets": targets}
+            "dropout": masks, "freed_memory": kept, "targets": targets}

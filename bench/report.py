@@ -13,7 +13,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from bench import common, time_to_accuracy
+from bench import common, heap_cost, time_to_accuracy
 
 
 def load(name: str, folder: Path = common.RESULTS_DIR) -> dict | None:
@@ -132,6 +132,8 @@ def micro(result: dict) -> str:
                      ", ".join(f"{side} {ms:.3f}" for side, ms in sides.items())])
     for prefix, key in (("top layer", "first_position"), ("dropout", "dropout")):
         rows += [[f"{prefix}: {name}", common.shown(values)] for name, values in result.get(key, {}).items()]
+    if "freed_memory" in result:
+        rows.append(["freed memory kept (pairs of processes)", heap_cost.described(result["freed_memory"])])
     return table(["measurement", "median"], rows)
 
 
@@ -184,6 +186,8 @@ def key_figures(folder: Path) -> dict[str, float]:
         if "dropout" in result:
             found["training step, stock dropout / masks four a draw"] = \
                 result["dropout"]["training step stock / four a draw (median of pairs)"]
+        for name, figures in result.get("freed_memory", {}).items():
+            found[f"{name}, glibc defaults / freed memory kept"] = figures["ratio"]
         if "analytics_ms" in result:
             sides = result["analytics_ms"]["10000"]
             found["Gradio's queue after each event at 10,000 served, ms: default"] = sides["Gradio's default"]

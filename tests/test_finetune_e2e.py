@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -92,6 +93,7 @@ def test_the_cli_run_folder_holds_config_data_log_model_and_result(cli_run, keyw
     start = next(e for e in log if e["type"] == "start")
     assert start["first_position_only"]  # BERT: top layer reads [CLS] only
     assert start["fast_dropout"]  # on the CPU: masks four elements a draw (finetune/dropout.py)
+    assert start["kept_freed_memory"] == (platform.libc_ver()[0] == "glibc")  # heap.py, on the CPU
     step = next(e for e in log if e["type"] == "step")
     assert set(step) == {"type", "step", "total_steps", "epoch", "loss", "lr", "elapsed_s", "samples_per_s"}
     assert sorted(losses(cli_run)) == list(range(1, total + 1))

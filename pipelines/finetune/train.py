@@ -20,7 +20,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import get_linear_schedule_with_warmup
 
-from pipelines import first_position
+from pipelines import first_position, heap
 from pipelines.finetune import card, dropout, registry
 from pipelines.finetune.batching import Batches, make_batches
 from pipelines.finetune.config import FinetuneConfig
@@ -82,9 +82,12 @@ class Session:
     total_steps: int
     first_position_only: bool  # the top layer computes only the position the head reads (first_position)
     fast_dropout: bool  # dropout masks drawn four elements a draw (finetune/dropout.py), on the CPU
+    kept_freed_memory: bool  # freed activations' memory used again, not faulted in afresh (heap.py), on the CPU
 
 
 def setup(config: FinetuneConfig, accelerator: Accelerator) -> Session:
+    # On the CPU, where every step's activations are host memory (a GPU's allocator keeps its own).
+    kept_freed_memory = accelerator.device.type == "cpu" and heap.keep_freed_memory()
     labelled = load_labelled(Path(config.data_file), config.text_column, config.label_column)
     base = resolve_base(config.base_model)
     label_names, keep_head = head_labels(base.config, sorted(labelled.label_counts))
@@ -115,7 +118,7 @@ def setup(config: FinetuneConfig, accelerator: Accelerator) -> Session:
                    columns=(labelled.text_column, labelled.label_column), kept_head=keep_head,
                    steps_per_epoch=steps_per_epoch,
                    total_steps=steps_per_epoch * config.epochs, first_position_only=first_only,
-                   fast_dropout=fast_dropout)
+                   fast_dropout=fast_dropout, kept_freed_memory=kept_freed_memory)
 
 
 def train(run: RunFolder, resume: bool = False) -> str:
@@ -194,7 +197,8 @@ def _start_entry(config: FinetuneConfig, session: Session, accelerator: Accelera
             "held_out_rows": len(session.split.held_out), "labels": list(session.split.label_names),
             "mixed_precision": accelerator.mixed_precision, "trainable_parameters": trainable,
             "total_parameters": total, "first_position_only": session.first_position_only,
-            "fast_dropout": session.fast_dropout, "time": time.time()}
+            "fast_dropout": session.fast_dropout, "kept_freed_memory": session.kept_freed_memory,
+            "time": time.time()}
 
 
 def _step_entry(session: Session, progress: Progress, loss: float, elapsed: float) -> dict:

@@ -1,0 +1,65 @@
+"""Keep freed memory in the process instead of handing it back to the system after every step (glibc).
+
+A forward pass, or a training step, frees tensors of the same sizes it will ask for again a moment
+later. glibc's malloc gives a block of 32 MiB or more (and a smaller one, until its adaptive threshold
+has risen past that size) a mapping of its own and unmaps it when it is freed, and it returns the top
+of the heap to the system once more than its trim threshold is free there. The next step then touches
+fresh pages, and the kernel stops the thread on each 4 KiB page to zero it: on this project's 2-core VM
+a MiniLM training step of 32 reviews made about 21,000 page faults and a classification batch of 64
+about 18,000 (BENCHMARKS.md measures what that costs).
+
+`keep_freed_memory()` asks glibc (through `mallopt`) to serve every block from its heaps and to keep
+up to `TRIM_THRESHOLD` of free memory at a heap's top, so the same pages are used again. The cost is
+that memory a process has used stays with it, up to that much more, until it exits: the right trade
+for a training process, and for the app's server, whose models hold far more. Other C libraries
+(musl, macOS) have no such switch; there it does nothing and says so.
+
+It changes a setting of the whole process, so entry points call it (the app's `serve`, the training
+process), not library code. ``STUDIO_KEEP_FREED_MEMORY=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import threading
+
+# mallopt parameters (glibc's malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+
+# A heap's top is returned to the system only once more than this is free there: larger than any
+# step's working set here (a MiniLM training step at batch 32 frees a few hundred MiB), small next to
+# the machine, so a one-off spike (a long document) does not stay with the app for good.
+TRIM_THRESHOLD = 1 << 30
+
+_lock = threading.Lock()
+_kept: bool | None = None
+
+
+def keep_freed_memory() -> bool:
+    """Serve blocks from the heap and keep freed memory for reuse; True where glibc took the settings.
+
+    Idempotent; the first call decides for the process.
+    """
+    global _kept
+    with _lock:
+        if _kept is None:
+            _kept = _apply()
+        return _kept
+
+
+def _apply() -> bool:
+    if os.environ.get("STUDIO_KEEP_FREED_MEMORY", "1").strip().lower() in {"0", "false", "no", "off"}:
+        return False
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    # mallopt returns 1 on success. No mappings of their own: blocks come from the heaps, whose
+    # freed space is reused (a thread's arena still maps a block too large for its 64 MiB heaps).
+    return mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1

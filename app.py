@@ -18,7 +18,7 @@ import os
 
 import gradio as gr
 
-from pipelines import catalog, heap, settings
+from pipelines import catalog, settings
 from ui import common, finetune_tab, generation_tab, qa_tab, sentiment_tab, summarization_tab, translation_tab
 
 # The tabs, in order. Each module has TASK, TITLE and build() -> its model picker (or None); a tab whose
@@ -97,7 +97,6 @@ DEFERRED_MODULES = ("pipelines.qa", "pipelines.sentiment", "pipelines.sentiment_
 
 def serve() -> None:
     """Serve the app until interrupted: the UI first, then the heavy imports its tabs will need."""
-    heap.keep_freed_memory()  # each request's tensors reuse freed memory instead of faulting it in anew
     demo = build_demo()
     demo.launch(css=CSS, prevent_thread_lock=True, **LAUNCH_OPTIONS)
     for module in DEFERRED_MODULES:

@@ -63,12 +63,6 @@ def main(argv: list[str]) -> int:
                                                          eval_rows=min(1000, args.finetune_rows // 2))
         if args.finetune_rounds:
             finetune_vs_trainer.ROUNDS[args.quick] = args.finetune_rounds
-    # Our side runs in this process as the app's server and the training process run (their entry
-    # points keep freed memory, pipelines/heap.py); the baselines run in processes of their own, with
-    # glibc's defaults. bench/heap_cost.py measures what the setting is worth, in pairs of processes.
-    from pipelines import heap
-
-    heap.keep_freed_memory()
     has_bf16, why = common.fast_bf16()
     cpu = common.cpu_info()
     print(f"CPU: {cpu['model']}, {cpu['logical_cpus']} logical CPUs, torch threads {cpu['torch_threads']}, "

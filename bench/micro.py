@@ -20,7 +20,8 @@
    cheaper dropout, stepping in turns (a whole training step with fused AdamW) on batches of 32 real
    review snippets grouped by length as fine-tuning groups them (so short and long batches alike).
 6. Freed memory kept for reuse (`pipelines/heap.py`) vs glibc's defaults, in pairs of fresh processes
-   (`bench/heap_cost.py`): training steps as fine-tuning runs them, and sentiment requests.
+   (`bench/heap_cost.py`): training steps as fine-tuning runs them (where it is used), and sentiment
+   requests (the measurement that keeps it out of the app's server).
 """
 
 from __future__ import annotations

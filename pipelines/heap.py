@@ -5,16 +5,16 @@ later. glibc's malloc gives a block of 32 MiB or more (and a smaller one, until 
 has risen past that size) a mapping of its own and unmaps it when it is freed, and it returns the top
 of the heap to the system once more than its trim threshold is free there. The next step then touches
 fresh pages, and the kernel stops the thread on each 4 KiB page to zero it: on this project's 2-core VM
-a MiniLM training step on 32 reviews made 6,000-12,000 page faults (bench/heap_cost.py), each a few
+a MiniLM training step on 32 reviews made 4,900-12,000 page faults (bench/heap_cost.py), each a few
 microseconds.
 
 `keep_freed_memory()` asks glibc (through `mallopt`) to serve every block from its heaps and to keep
 up to `TRIM_THRESHOLD` of free memory at a heap's top, so the same pages are used again: a training
-step then makes almost no page faults, and runs 1.02-1.09x as fast (pairs of processes, BENCHMARKS.md).
-The cost is that memory the process has used stays with it until it exits, which suits a training
-process. The app's server does not use it: the sentiment requests measured alike lost their page
-faults but gained no time that the pairs could tell from noise. Other C libraries (musl, macOS) have
-no such switch; there it does nothing and says so.
+step then makes almost no page faults, and ran 1.00-1.23x as fast, median 1.04x (twelve pairs of
+processes, BENCHMARKS.md). The cost is that memory the process has used stays with it until it
+exits, which suits a training process. The app's server does not use it: sentiment requests
+measured alike lost their page faults but gained no time that the pairs could tell from noise.
+Other C libraries (musl, macOS) have no such switch; there it does nothing and says so.
 
 It changes a setting of the whole process, so an entry point calls it (the training process, in
 `finetune/train.py`), not library code. ``STUDIO_KEEP_FREED_MEMORY=0`` turns it off.

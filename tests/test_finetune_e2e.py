@@ -51,9 +51,9 @@ def keyword_config(data_file, **changes) -> FinetuneConfig:
     return FinetuneConfig(**{**values, **changes})
 
 
-def run_cli(*args) -> tuple[RunFolder, str]:
+def run_cli(*args, env: dict | None = None) -> tuple[RunFolder, str]:
     done = subprocess.run([sys.executable, "-m", "pipelines.finetune", *map(str, args)], cwd=REPO,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     folder = next(line for line in done.stdout.splitlines() if line.startswith("Run folder: "))
     return RunFolder(Path(folder.split(": ", 1)[1])), done.stdout
@@ -113,6 +113,16 @@ def test_the_cli_run_folder_holds_config_data_log_model_and_result(cli_run, keyw
     assert "pipeline_tag: text-classification" in card and f"{tuned['accuracy']:.4f}" in card
     config = json.loads((cli_run.model_dir / "config.json").read_text())
     assert config["id2label"] == {"0": "negative", "1": "positive"}
+
+
+def test_keeping_freed_memory_changes_no_loss(cli_run, keywords_csv, tmp_path):
+    # pipelines/heap.py changes where freed memory goes, never the arithmetic: glibc's defaults give
+    # the same run, loss for loss.
+    config_file = tmp_path / "config.json"
+    keyword_config(keywords_csv, name="tiny-keyword-glibc-defaults").to_json(config_file)
+    run, _ = run_cli(config_file, env={"STUDIO_KEEP_FREED_MEMORY": "0"})
+    assert not next(e for e in run.read_log() if e["type"] == "start")["kept_freed_memory"]
+    assert losses(run) == losses(cli_run)
 
 
 def test_the_registered_model_serves_the_sentiment_pipeline(cli_run):

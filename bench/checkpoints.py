@@ -51,6 +51,35 @@ def minilm_training_batch(tokenizer, texts: list[str]) -> dict:
     return batch
 
 
+def minilm_length_grouped_batches(tokenizer, texts: int) -> list[dict]:
+    """That many real review snippets sorted by length, in training batches of 32, as fine-tuning groups
+    them (each batch padded to its own longest: short and long batches alike)."""
+    from bench import inputs
+
+    ordered = sorted(inputs.reviews(texts, offset=2000), key=len)
+    return [minilm_training_batch(tokenizer, ordered[i:i + 32]) for i in range(0, len(ordered), 32)]
+
+
+def with_speedups(model, tokenizer, cheaper_dropout: bool):
+    """`model` with what fine-tuning switches on for it on the CPU: the top layer on the read position
+    only, and the cheaper dropout masks if asked. A refusal is an error: the suite measures them on MiniLM."""
+    from pipelines import first_position
+    from pipelines.finetune import dropout
+
+    if not first_position.enable_for(model, tokenizer):
+        raise RuntimeError("first_position refused the packaged MiniLM")
+    if cheaper_dropout and not dropout.enable_for(model, tokenizer):
+        raise RuntimeError("the cheaper dropout refused the packaged MiniLM")
+    return model
+
+
+def training_step(model, optimizer, batch: dict) -> None:
+    """One whole fine-tuning step: forward, backward, optimizer step, gradients cleared."""
+    model(**batch).loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+
+
 def minilm_training_copies(names) -> dict:
     """The packaged MiniLM with one seeded new two-label head, one identical copy per name, in training mode."""
     import copy

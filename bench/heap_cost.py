@@ -78,25 +78,14 @@ def _training(quick: bool) -> dict:
     import torch
     from transformers import AutoTokenizer
 
-    from bench import checkpoints, inputs
-    from pipelines import first_position
-    from pipelines.finetune import dropout
+    from bench import checkpoints
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoints.minilm_dir())
-    texts = sorted(inputs.reviews(96 if quick else 192, offset=2000), key=len)
-    batches = [checkpoints.minilm_training_batch(tokenizer, texts[i:i + 32]) for i in range(0, len(texts), 32)]
+    batches = checkpoints.minilm_length_grouped_batches(tokenizer, 96 if quick else 192)
     random.Random(0).shuffle(batches)  # length groups in a shuffled order, as fine-tuning draws them
-    model = checkpoints.minilm_training_copies(["one"])["one"]
-    if not (first_position.enable_for(model, tokenizer) and dropout.enable_for(model, tokenizer)):
-        raise RuntimeError("fine-tuning's speed-ups refused the packaged MiniLM")
+    model = checkpoints.with_speedups(checkpoints.minilm_training_copies(["one"])["one"], tokenizer, cheaper_dropout=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, fused=True)
-
-    def train_step(batch: dict) -> None:
-        model(**batch).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-
-    return {"training step": _timed_pass(batches, train_step)}
+    return {"training step": _timed_pass(batches, lambda batch: checkpoints.training_step(model, optimizer, batch))}
 
 
 def _classifying(quick: bool) -> dict:

@@ -92,11 +92,7 @@ def paired_training_steps(models: dict, batches: list[dict], rounds: int) -> dic
     def train_step(kind: str) -> float:
         batch = batches[steps[kind] % len(batches)]
         steps[kind] += 1
-        started = time.perf_counter()
-        models[kind](**batch).loss.backward()
-        optimizers[kind].step()
-        optimizers[kind].zero_grad()
-        return (time.perf_counter() - started) * 1000
+        return common.timed(lambda: checkpoints.training_step(models[kind], optimizers[kind], batch))[0] * 1000
 
     for model in models.values():
         model.train()
@@ -106,13 +102,10 @@ def paired_training_steps(models: dict, batches: list[dict], rounds: int) -> dic
 def first_position_cost(quick: bool) -> dict:
     from transformers import AutoTokenizer
 
-    from pipelines import first_position
-
     tokenizer = AutoTokenizer.from_pretrained(checkpoints.minilm_dir())
     batches = [checkpoints.minilm_training_batch(tokenizer, inputs.reviews(32, offset=2000 + 32 * i)) for i in range(4)]
     models = checkpoints.minilm_training_copies(("every position", "first only"))
-    if not first_position.enable_for(models["first only"], tokenizer):
-        raise RuntimeError("first_position refused the packaged MiniLM")
+    checkpoints.with_speedups(models["first only"], tokenizer, cheaper_dropout=False)
     # Inference first, while the two copies still hold the same weights (training draws different
     # dropout masks, so the copies drift apart).
     for model in models.values():
@@ -141,18 +134,11 @@ def first_position_cost(quick: bool) -> dict:
 def dropout_cost(quick: bool) -> dict:
     from transformers import AutoTokenizer
 
-    from pipelines import first_position
-    from pipelines.finetune import dropout
-
     tokenizer = AutoTokenizer.from_pretrained(checkpoints.minilm_dir())
-    texts = sorted(inputs.reviews(320, offset=2000), key=len)  # length-grouped batches, 15 to 56 tokens
-    batches = [checkpoints.minilm_training_batch(tokenizer, texts[i:i + 32]) for i in range(0, len(texts), 32)]
+    batches = checkpoints.minilm_length_grouped_batches(tokenizer, 320)  # 15 to 56 tokens
     models = checkpoints.minilm_training_copies(("stock", "four a draw"))
-    for model in models.values():
-        if not first_position.enable_for(model, tokenizer):
-            raise RuntimeError("first_position refused the packaged MiniLM")
-    if not dropout.enable_for(models["four a draw"], tokenizer):
-        raise RuntimeError("the cheaper dropout refused the packaged MiniLM")
+    for kind, model in models.items():
+        checkpoints.with_speedups(model, tokenizer, cheaper_dropout=kind == "four a draw")
     training = paired_training_steps(models, batches, 4 if quick else 20)
     return {"training step ms": {k: statistics.median(v) for k, v in training.items()},
             "training step stock / four a draw (median of pairs)": common.median_ratio(

@@ -23,9 +23,10 @@ It changes a setting of the whole process, so an entry point calls it (the train
 from __future__ import annotations
 
 import ctypes
-import os
+import functools
 import platform
-import threading
+
+from pipelines import settings
 
 # mallopt parameters (glibc's malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -36,24 +37,18 @@ _M_MMAP_MAX = -4
 # the machine, so a one-off spike (a long batch) does not stay with the process for good.
 TRIM_THRESHOLD = 1 << 30
 
-_lock = threading.Lock()
-_kept: bool | None = None
 
-
+@functools.cache
 def keep_freed_memory() -> bool:
     """Serve blocks from the heap and keep freed memory for reuse; True where glibc took the settings.
 
-    Idempotent; the first call decides for the process.
+    The first call decides for the process; later ones return its answer.
     """
-    global _kept
-    with _lock:
-        if _kept is None:
-            _kept = _apply()
-        return _kept
+    return _apply()
 
 
 def _apply() -> bool:
-    if os.environ.get("STUDIO_KEEP_FREED_MEMORY", "1").strip().lower() in {"0", "false", "no", "off"}:
+    if not settings.env_flag("STUDIO_KEEP_FREED_MEMORY", default=True):
         return False
     if platform.libc_ver()[0] != "glibc":
         return False

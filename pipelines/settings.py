@@ -48,9 +48,16 @@ def hf_cache_dir() -> Path:
 
 
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 _probe_lock = threading.Lock()
 _probe: tuple[float, bool] | None = None
 _PROBE_TTL_S = 60.0
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """A yes/no environment setting: 1/true/yes/on or 0/false/no/off; `default` when unset or other."""
+    value = os.environ.get(name, "").strip().lower()
+    return True if value in _TRUE else False if value in _FALSE else default
 
 
 def hub_reachable() -> bool:
@@ -60,7 +67,7 @@ def hub_reachable() -> bool:
     without network must not pay a timeout each time.
     """
     global _probe
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE:
+    if env_flag("HF_HUB_OFFLINE", default=False):
         return False
     with _probe_lock:
         now = time.monotonic()

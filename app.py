@@ -18,7 +18,8 @@ import os
 
 import gradio as gr
 
-from pipelines import catalog, settings
+from pipelines.models import catalog, kinds
+from pipelines.runtime import settings
 from ui import common, finetune_tab, generation_tab, qa_tab, sentiment_tab, summarization_tab, translation_tab
 
 # The tabs, in order. Each module has TASK, TITLE and build() -> its model picker (or None); a tab whose
@@ -50,10 +51,10 @@ def header_text() -> str:
            "**Hub: offline**, so the packaged models and the folders under "
            f"`{settings.models_dir()}` are used.")
     tasks_by_model: dict[str, list[str]] = {}
-    for task in catalog.TASKS:
+    for task in kinds.TASKS:
         for spec in catalog.entries(task):
             if spec.available:
-                tasks_by_model.setdefault(spec.name, []).append(catalog.TASK_TITLES[task])
+                tasks_by_model.setdefault(spec.name, []).append(kinds.TASK_TITLES[task])
     models = "; ".join(f"**{name}** ({', '.join(tasks)})" for name, tasks in tasks_by_model.items())
     return ("# Transfer Studio\n"
             "Try pretrained NLP models on your own text: pick a model in a tab, click an example or "
@@ -91,8 +92,8 @@ def build_demo(tabs=TABS) -> gr.Blocks:
 
 
 # What the tabs' handlers import on first use; imported in the background once the UI is served.
-DEFERRED_MODULES = ("pipelines.qa", "pipelines.sentiment", "pipelines.sentiment_csv", "pipelines.summarization",
-                    "pipelines.translation", "pipelines.generation")
+DEFERRED_MODULES = ("pipelines.tasks.qa", "pipelines.tasks.sentiment", "pipelines.tasks.sentiment_csv", "pipelines.tasks.summarization",
+                    "pipelines.tasks.translation", "pipelines.tasks.generation")
 
 
 def serve() -> None:

@@ -4,9 +4,9 @@ The app runs as `python app.py` (its own process, the bench's models folder); N 
 its own `gradio_client.Client`, send single-text sentiment requests (real review snippets, the MiniLM
 classifier) until a fixed number of requests is served. Three sides, alternating rounds for each N:
 - **app**: through the web layer;
-- **direct**: the same `pipelines.sentiment.classify_sentiment` calls from N threads in this process,
+- **direct**: the same `pipelines.tasks.sentiment.classify_sentiment` calls from N threads in this process,
   through as many concurrent slots as the app lets into that handler: the same batching as the app
-  (concurrent calls for one model share forward passes, `pipelines.microbatch`), so what is left
+  (concurrent calls for one model share forward passes, `pipelines.runtime.microbatch`), so what is left
   between app and direct is the web layer;
 - **direct, one at a time**: each call its own forward pass, through the app's default number of
   slots: what the app did before it batched, and so what batching buys.
@@ -68,14 +68,14 @@ def via_app(clients: list, client: int, text: str) -> str:
 
 
 def direct(slots: threading.Semaphore, client: int, text: str) -> str:
-    from pipelines import sentiment
+    from pipelines.tasks import sentiment
 
     with slots:  # as many at once as the app lets into the handler
         return sentiment.classify_sentiment(text, checkpoints.CLASSIFIER).labels[0].label
 
 
 def direct_alone(slots: threading.Semaphore, client: int, text: str) -> str:
-    from pipelines import sentiment
+    from pipelines.tasks import sentiment
 
     with slots:
         return sentiment.classify_lines([text], checkpoints.CLASSIFIER)[0].labels[0].label

@@ -8,7 +8,7 @@ does not need trained weights. So each is a realistic-size model built here:
   512, about 60M parameters) with random seeded weights and the MiniLM WordPiece tokenizer, with the
   decoding defaults of the catalogue's real checkpoints (4 beams). Random weights never emit the end
   token, so every call generates exactly `max_new_tokens`: the same work on both sides.
-- generation: the real packaged SmolLM2-135M-Instruct, converted once by `pipelines.loading`.
+- generation: the real packaged SmolLM2-135M-Instruct, converted once by `pipelines.models.loading`.
 
 Every folder is a plain `save_pretrained` folder under $STUDIO_HOME/models, so our pipelines load it
 by name exactly as a user's folder, and transformers 4.57 loads the same files by path.
@@ -60,19 +60,6 @@ def minilm_length_grouped_batches(tokenizer, texts: int) -> list[dict]:
     return [minilm_training_batch(tokenizer, ordered[i:i + 32]) for i in range(0, len(ordered), 32)]
 
 
-def with_speedups(model, tokenizer, cheaper_dropout: bool):
-    """`model` with what fine-tuning switches on for it on the CPU: the top layer on the read position
-    only, and the cheaper dropout masks if asked. A refusal is an error: the suite measures them on MiniLM."""
-    from pipelines import first_position
-    from pipelines.finetune import dropout
-
-    if not first_position.enable_for(model, tokenizer):
-        raise RuntimeError("first_position refused the packaged MiniLM")
-    if cheaper_dropout and not dropout.enable_for(model, tokenizer):
-        raise RuntimeError("the cheaper dropout refused the packaged MiniLM")
-    return model
-
-
 def training_step(model, optimizer, batch: dict) -> None:
     """One whole fine-tuning step: forward, backward, optimizer step, gradients cleared."""
     model(**batch).loss.backward()
@@ -111,7 +98,7 @@ def build_all() -> dict[str, Path]:
 
 def smollm2_dir() -> Path:
     """The packaged SmolLM2 as a safetensors folder (converted on the first call, about 15 s)."""
-    from pipelines import catalog, loading
+    from pipelines.models import catalog, loading
 
     use_bench_home()
     return loading.converted_gguf_folder(catalog.resolve("generation", GENERATOR))

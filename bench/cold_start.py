@@ -40,7 +40,7 @@ def prepare_home() -> dict[str, str]:
     if not link.exists():
         link.symlink_to(checkpoints.HOME / "cache" / "packaged", target_is_directory=True)
     os.environ["STUDIO_HOME"] = str(HOME)
-    from pipelines import catalog
+    from pipelines.models import catalog
 
     return {task: catalog.default_spec(task).name for task in CALLS}
 

@@ -22,7 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "bench" / "results"  # git-ignored
 REF_PYTHON = REPO_ROOT / ".venv-ref" / "bin" / "python"  # transformers 4.57, built by `make bench`
 
-# The flags pipelines.loading looks for (named here for the report): without them PyTorch emulates
+# The flags pipelines.models.loading looks for (named here for the report): without them PyTorch emulates
 # bf16 matmuls, far slower than float32 (BENCHMARKS.md: 2.8 against 177 GFLOP/s on an AVX2-only EPYC).
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -154,7 +154,7 @@ def fast_bf16() -> tuple[bool, str]:
     agree), and the evidence in words."""
     import torch
 
-    from pipelines import loading
+    from pipelines.models import loading
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     ok = loading.fast_bf16(device)

@@ -9,7 +9,7 @@ import csv
 import functools
 import random
 
-from pipelines import corpora
+from pipelines.text import corpora
 from pipelines.finetune import presets
 
 SHORT_QA = [  # (question, context): SQuAD-sized paragraphs

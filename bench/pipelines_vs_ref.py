@@ -112,7 +112,7 @@ def _item_by_item(case: Case, rounds: int) -> dict[str, list[dict]]:
 # --- the cases ------------------------------------------------------------------------------------
 
 def qa_answer(item: dict) -> list[dict]:
-    from pipelines import qa
+    from pipelines.tasks import qa
 
     result = qa.answer_question(item["question"], item["context"], checkpoints.QA, top_k=1,
                                 max_answer_len=15, doc_stride=128)  # 4.57's defaults
@@ -136,26 +136,26 @@ def same_text(ours: str, reference: str) -> bool:
 
 
 def classify_one(text: str) -> list[str]:
-    from pipelines import sentiment
+    from pipelines.tasks import sentiment
 
     return [item.label for item in sentiment.classify_sentiment(text, checkpoints.CLASSIFIER).labels]
 
 
 def classify_many(texts: list[str]) -> list[list[str]]:
-    from pipelines import sentiment
+    from pipelines.tasks import sentiment
 
     return [[item.label for item in r.labels] for r in sentiment.classify_lines(texts, checkpoints.CLASSIFIER)]
 
 
 def summarize(new_tokens: int, text: str) -> str:
-    from pipelines import summarization
+    from pipelines.tasks import summarization
 
     settings = summarization.SummarySettings(max_new_tokens=new_tokens, num_beams=4)
     return summarization.summarize(text, checkpoints.SUMMARIZER, settings).summary
 
 
 def translate(new_tokens: int, text: str) -> str:
-    from pipelines import translation
+    from pipelines.tasks import translation
 
     return translation.translate(text, checkpoints.TRANSLATOR, num_beams=4, max_new_tokens=new_tokens).translation
 
@@ -166,7 +166,8 @@ def translate_paragraph(new_tokens: int, sentences: list[str]) -> list[str]:
 
 
 def generate(new_tokens: int, streamed: bool, prompt: str) -> str:
-    from pipelines import catalog, generation, lm, loading
+    from pipelines.models import catalog, lm, loading
+    from pipelines.tasks import generation
 
     settings = lm.GenerationSettings(max_new_tokens=new_tokens, temperature=0.0, repetition_penalty=1.0)
     if streamed:  # what the tab runs: tokens streamed from a generate thread

@@ -18,7 +18,7 @@ from bench.pipelines_vs_ref import classify_many, qa_answer, same_label, same_sp
 def precision_check(quick: bool) -> dict:
     """Our pipelines in bf16 autocast vs float32 on the same inputs: agreement, and the speed ratio
     (slower, not faster, where bf16 is emulated: then only the agreement is of interest here)."""
-    from pipelines import loading
+    from pipelines.models import loading
 
     texts = inputs.reviews(8 if quick else 24, offset=500)
     questions = [{"question": q, "context": c} for q, c in inputs.SHORT_QA[: 2 if quick else 4]]

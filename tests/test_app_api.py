@@ -16,7 +16,8 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from pipelines import loading, translation
+from pipelines.models import loading
+from pipelines.tasks import translation
 
 CONTEXT = ("Miguel de Cervantes was a Spanish writer born in 1547 in Alcala de Henares. "
            "He wrote Don Quixote, which many call the first modern novel.")
@@ -236,7 +237,7 @@ def test_context_upload_takes_text_files_only(tmp_path):
 
 
 def test_long_contexts_are_shown_as_excerpts_around_the_answers():
-    from pipelines.qa import Answer, QAResult
+    from pipelines.tasks.qa import Answer, QAResult
     from ui import qa_tab
 
     context = "filler text. " * 1000 + "The answer is here." + " more filler." * 1000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from pipelines import catalog
+from pipelines.models import catalog
 
 
 def test_a_folder_name_resolves_to_the_same_spec_as_the_list(tiny_classifier):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -19,12 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import catalog, settings
+from pipelines.models import catalog, kinds
+from pipelines.runtime import settings
 from pipelines.finetune import run_queue
 from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.runs import (RunFolder, export_zip, launch_command, list_run_folders, list_runs,
                                      request_stop, resume_run, start_run)
-from pipelines.sentiment import classify_sentiment
+from pipelines.tasks.sentiment import classify_sentiment
 from tests import tiny_models
 
 REPO = settings.REPO_ROOT
@@ -90,10 +90,6 @@ def test_the_cli_run_folder_holds_config_data_log_model_and_result(cli_run, keyw
     assert cli_run.config.data_file == str(cli_run.data_dir / "keywords.csv")
     assert not cli_run.checkpoint_dir.exists()  # a finished run is not resumed: its checkpoint is dropped
     log = cli_run.read_log()
-    start = next(e for e in log if e["type"] == "start")
-    assert start["first_position_only"]  # BERT: top layer reads [CLS] only
-    assert start["fast_dropout"]  # on the CPU: masks four elements a draw (finetune/dropout.py)
-    assert start["kept_freed_memory"] == (platform.libc_ver()[0] == "glibc")  # heap.py, on the CPU
     step = next(e for e in log if e["type"] == "step")
     assert set(step) == {"type", "step", "total_steps", "epoch", "loss", "lr", "elapsed_s", "samples_per_s"}
     assert sorted(losses(cli_run)) == list(range(1, total + 1))
@@ -115,19 +111,9 @@ def test_the_cli_run_folder_holds_config_data_log_model_and_result(cli_run, keyw
     assert config["id2label"] == {"0": "negative", "1": "positive"}
 
 
-def test_keeping_freed_memory_changes_no_loss(cli_run, keywords_csv, tmp_path):
-    # pipelines/heap.py changes where freed memory goes, never the arithmetic: glibc's defaults give
-    # the same run, loss for loss.
-    config_file = tmp_path / "config.json"
-    keyword_config(keywords_csv, name="tiny-keyword-glibc-defaults").to_json(config_file)
-    run, _ = run_cli(config_file, env={"STUDIO_KEEP_FREED_MEMORY": "0"})
-    assert not next(e for e in run.read_log() if e["type"] == "start")["kept_freed_memory"]
-    assert losses(run) == losses(cli_run)
-
-
 def test_the_registered_model_serves_the_sentiment_pipeline(cli_run):
     spec = next(s for s in catalog.local_specs() if s.name == "tiny-keyword-sentiment")
-    assert spec.kind == catalog.CLASSIFIER and "sentiment" in spec.tasks
+    assert spec.kind == kinds.CLASSIFIER and "sentiment" in spec.tasks
     assert spec.note.startswith("Fine-tuned here from tiny-encoder on keywords") and "accuracy" in spec.note
     name = spec.name
     assert classify_sentiment("the film was wonderful and the cat sat", model=name).labels[0].label == "positive"

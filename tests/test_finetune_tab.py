@@ -15,7 +15,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from pipelines import catalog
+from pipelines.models import catalog, kinds
 from tests import tiny_models
 
 
@@ -144,7 +144,7 @@ def test_the_new_model_is_in_the_sentiment_picker(finished_run):
     from ui import common
 
     assert "tab-tuned" in [value for _, value in common.model_choices("sentiment")]
-    assert catalog.resolve("sentiment", "tab-tuned").kind == catalog.CLASSIFIER
+    assert catalog.resolve("sentiment", "tab-tuned").kind == kinds.CLASSIFIER
 
 
 def test_the_run_view_shows_curves_results_and_the_zip(finished_run, home):

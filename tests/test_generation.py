@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from pipelines import catalog, lm, loading
-from pipelines.generation import generate_text, stream_text
-from pipelines.lm import GenerationSettings
+from pipelines.models import catalog, lm, loading
+from pipelines.tasks.generation import generate_text, stream_text
+from pipelines.models.lm import GenerationSettings
 
 PROMPT = "The whale is large"
 GREEDY = GenerationSettings(max_new_tokens=30, temperature=0.0)

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pipelines import sentiment
-from pipelines.microbatch import MicroBatcher
+from pipelines.tasks import sentiment
+from pipelines.runtime.microbatch import MicroBatcher
 
 
 class GatedModel:

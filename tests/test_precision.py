@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipelines import catalog, lm, loading
+from pipelines.models import catalog, lm, loading
 
 
 def test_auto_follows_the_hardware(monkeypatch):

@@ -8,10 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from pipelines import catalog, corpora, loading, qa
-from pipelines.inputs import MAX_INPUT_CHARS
-from pipelines.sentence_qa import split_sentences
-from pipelines.settings import REPO_ROOT
+from pipelines.models import catalog, loading
+from pipelines.tasks import qa
+from pipelines.text import corpora
+from pipelines.text.inputs import MAX_INPUT_CHARS
+from pipelines.tasks.sentence_ranking import split_sentences
+from pipelines.runtime.settings import REPO_ROOT
 from tests.tiny_models import CORPUS
 
 EXAMPLES = json.loads((REPO_ROOT / "examples" / "qa.json").read_text())

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines import catalog, corpora, loading, qa
+from pipelines.models import catalog, loading
+from pipelines.tasks import qa
+from pipelines.text import corpora
 from tests.reference import run_reference
 from tests.tiny_models import CORPUS
 

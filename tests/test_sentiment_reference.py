@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.generation import generate_text
-from pipelines.lm import GenerationSettings
-from pipelines.sentiment import classify_lines
+from pipelines.tasks.generation import generate_text
+from pipelines.models.lm import GenerationSettings
+from pipelines.tasks.sentiment import classify_lines
 from tests.reference import run_reference
 from tests.tiny_models import build_causal_lm, build_classifier
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipelines.summarization import SummarySettings, summarize
-from pipelines.translation import translate
+from pipelines.tasks.summarization import SummarySettings, summarize
+from pipelines.tasks.translation import translate
 from tests.reference import run_reference
 
 pytestmark = pytest.mark.reference

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from pipelines import catalog, loading
-from pipelines.settings import REPO_ROOT
-from pipelines.summarization import SummaryResult, SummarySettings, summarize, task_prefix
-from pipelines.text_split import chunk_text, pack
+from pipelines.models import catalog, loading
+from pipelines.runtime.settings import REPO_ROOT
+from pipelines.tasks.summarization import SummaryResult, SummarySettings, summarize, task_prefix
+from pipelines.text.chunking import chunk_text, pack
 
 from tests.tiny_models import CORPUS
 
@@ -172,7 +172,7 @@ def test_examples_are_texts_and_the_long_one_needs_chunks(tiny_bart):
 
 
 def test_batched_lm_answers_equal_one_at_a_time(tiny_lm):
-    from pipelines import lm
+    from pipelines.models import lm
 
     loaded = loaded_model(tiny_lm)
     prompts = ["Call me Ishmael.", "The whale is large and the sea is deep. The ship sailed from Nantucket."]

@@ -1,7 +1,7 @@
 """What every tab shares: the model picker, user-facing errors, the loading note, timing, examples.
 
 Handlers stay plain functions of their inputs; the only state they touch is the model cache in
-`pipelines.loading`, which is shared on purpose and bounded.
+`pipelines.models.loading`, which is shared on purpose and bounded.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines import catalog, loading, settings
+from pipelines.models import catalog, loading
+from pipelines.runtime import settings
 
 EXAMPLES_DIR = settings.REPO_ROOT / "examples"
 

@@ -13,14 +13,15 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from pipelines import catalog, settings
+from pipelines.models import catalog, kinds
+from pipelines.runtime import settings
 from pipelines.finetune import data, preset_config
 from pipelines.finetune.config import DEFAULT_BASE_MODEL
 from ui import common
 
 FILE_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".parquet"]
 # Kinds of checkpoint that take a sequence-classification head; a typed Hub id of any kind is accepted.
-BASE_KINDS = (catalog.SENTENCE_ENCODER, catalog.CLASSIFIER, catalog.EXTRACTIVE_QA)
+BASE_KINDS = (kinds.SENTENCE_ENCODER, kinds.CLASSIFIER, kinds.EXTRACTIVE_QA)
 PRESET_EXAMPLE = "Rotten Tomatoes reviews (preset: 5,000 snippets, positive/negative)"
 CSV_EXAMPLE = "Movie reviews (examples/sentiment_train.csv: 80 rows, positive/negative)"
 EXAMPLES = (PRESET_EXAMPLE, CSV_EXAMPLE)

@@ -6,18 +6,19 @@ import time
 
 import gradio as gr
 
-from pipelines import catalog
+from pipelines.models import kinds
 from ui import common
 
 TASK = "generation"
-TITLE = catalog.TASK_TITLES[TASK]
+TITLE = kinds.TASK_TITLES[TASK]
 
 
 @common.shows_errors
 def generate(prompt: str, model: str | None, max_new_tokens: float, temperature: float, top_p: float,
              top_k: float, repetition_penalty: float, stop: str, system_prompt: str):
     """Stream the generated text: each yield carries the text so far."""
-    from pipelines import generation, lm  # deferred import, see app.py
+    from pipelines.models import lm
+    from pipelines.tasks import generation  # deferred import, see app.py
     name, loads = common.announce_loading(TASK, model)
     settings = lm.GenerationSettings(
         max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_p=float(top_p),

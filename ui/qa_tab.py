@@ -7,14 +7,15 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from pipelines import catalog, corpora, inputs
+from pipelines.models import catalog, kinds
+from pipelines.text import corpora, inputs
 from ui import common
 
 if TYPE_CHECKING:
-    from pipelines import qa
+    from pipelines.tasks import qa
 
 TASK = "qa"
-TITLE = catalog.TASK_TITLES[TASK]
+TITLE = kinds.TASK_TITLES[TASK]
 CONTEXT_FILE_TYPES = (".txt", ".md")
 # A context longer than this is shown as excerpts around the answers: a whole play scene in the page
 # buries the highlight the person came to see.
@@ -26,7 +27,7 @@ TOP_K_HEADERS = ["#", "Answer", "Score", "Start", "End"]
 @common.shows_errors
 def answer(question: str, context: str, model: str | None, top_k: float, phrase: bool):
     """Run the QA pipeline and shape its result for the tab's outputs."""
-    from pipelines import qa  # deferred import, see app.py
+    from pipelines.tasks import qa  # deferred import, see app.py
     _, loads = common.announce_loading(TASK, model)
     phrase_with = phrasing_model(model) if phrase else None
     if phrase_with:
@@ -40,7 +41,7 @@ def answer(question: str, context: str, model: str | None, top_k: float, phrase:
 def phrasing_model(model: str | None) -> str | None:
     """The instruct LM that phrases the best sentences as a short answer (the text-generation
     default); None for models that answer by themselves, since only sentence ranking uses it."""
-    if catalog.resolve(TASK, model).kind != catalog.SENTENCE_ENCODER:
+    if catalog.resolve(TASK, model).kind != kinds.SENTENCE_ENCODER:
         return None
     return catalog.default_spec("generation").name
 

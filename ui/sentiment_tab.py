@@ -6,14 +6,14 @@ import time
 
 import gradio as gr
 
-from pipelines import catalog
+from pipelines.models import kinds
 from ui import common
 
 TASK = "sentiment"
-TITLE = catalog.TASK_TITLES[TASK]
+TITLE = kinds.TASK_TITLES[TASK]
 LINE_HEADERS = ["Text", "Label", "Score"]
 # Single-text requests that may be in the handler at once. More than the app's default, because the
-# pipeline groups the ones that wait for the model into its next forward pass (pipelines.sentiment.
+# pipeline groups the ones that wait for the model into its next forward pass (pipelines.tasks.sentiment.
 # MICRO_BATCH): a waiting request holds a thread, not a core.
 CONCURRENT_SINGLE_TEXTS = 16
 
@@ -21,7 +21,7 @@ CONCURRENT_SINGLE_TEXTS = 16
 @common.shows_errors
 def classify(text: str, model: str | None):
     """One text: its label probabilities."""
-    from pipelines import sentiment  # deferred import, see app.py
+    from pipelines.tasks import sentiment  # deferred import, see app.py
     _, loads = common.announce_loading(TASK, model)
     started = time.perf_counter()
     result = sentiment.classify_sentiment(text, model or None)
@@ -32,7 +32,7 @@ def classify(text: str, model: str | None):
 @common.shows_errors
 def classify_lines(lines: str, model: str | None):
     """Each non-empty line scored on its own, in batches: one table row per line."""
-    from pipelines import sentiment  # deferred import, see app.py
+    from pipelines.tasks import sentiment  # deferred import, see app.py
     _, loads = common.announce_loading(TASK, model)
     started = time.perf_counter()
     results = sentiment.classify_lines((lines or "").splitlines(), model or None)
@@ -44,7 +44,7 @@ def classify_lines(lines: str, model: str | None):
 @common.shows_errors
 def score_file(upload, text_column: str, model: str | None, progress=gr.Progress()):
     """A CSV scored in batches; the scored copy is offered back for download."""
-    from pipelines import sentiment_csv  # deferred import, see app.py
+    from pipelines.tasks import sentiment_csv  # deferred import, see app.py
     if upload is None:
         raise ValueError("Upload a CSV file first.")
     path = common.file_path(upload)

@@ -6,18 +6,18 @@ import time
 
 import gradio as gr
 
-from pipelines import catalog
+from pipelines.models import kinds
 from ui import common
 
 TASK = "summarization"
-TITLE = catalog.TASK_TITLES[TASK]
+TITLE = kinds.TASK_TITLES[TASK]
 
 
 @common.shows_errors
 def summarize(text: str, model: str | None, max_new_tokens: float, min_new_tokens: float,
               num_beams: float, do_sample: bool, temperature: float, top_p: float):
     """Summarize with the chosen length and decoding settings."""
-    from pipelines import summarization  # deferred import, see app.py
+    from pipelines.tasks import summarization  # deferred import, see app.py
     _, loads = common.announce_loading(TASK, model)
     settings = summarization.SummarySettings(
         max_new_tokens=int(max_new_tokens), min_new_tokens=int(min_new_tokens), num_beams=int(num_beams),

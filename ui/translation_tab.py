@@ -6,17 +6,17 @@ import time
 
 import gradio as gr
 
-from pipelines import catalog, languages
+from pipelines.models import catalog, kinds, languages
 from ui import common
 
 TASK = "translation"
-TITLE = catalog.TASK_TITLES[TASK]
+TITLE = kinds.TASK_TITLES[TASK]
 
 
 @common.shows_errors
 def translate(text: str, model: str | None, source_lang: str | None, target_lang: str | None):
     """Translate between the chosen languages (language codes, as the pickers give them)."""
-    from pipelines import translation  # deferred import, see app.py
+    from pipelines.tasks import translation  # deferred import, see app.py
     _, loads = common.announce_loading(TASK, model)
     started = time.perf_counter()
     result = translation.translate(text, model or None, source_lang or None, target_lang or None)
@@ -26,7 +26,7 @@ def translate(text: str, model: str | None, source_lang: str | None, target_lang
 @common.shows_errors
 def update_languages(model: str | None) -> tuple[dict, dict]:
     """New source and target choices for the model just picked."""
-    from pipelines import translation  # deferred import, see app.py
+    from pipelines.tasks import translation  # deferred import, see app.py
     choices = translation.language_choices(model or None)
     return (gr.update(choices=list(choices.sources), value=choices.default_source),
             gr.update(choices=list(choices.targets), value=choices.default_target))

@@ -264,7 +264,7 @@ def copy_into(path: Path, folder: Path) -> Path:
 def hub_dataset_file(name: str, split: str, folder: Path) -> Path:
     """A split of a Hub dataset written as Parquet in `folder`, so it is previewed, validated and copied
     into a run exactly like an upload."""
-    from pipelines import settings
+    from pipelines.runtime import settings
 
     name, split = (name or "").strip(), (split or "").strip() or "train"
     if not name:

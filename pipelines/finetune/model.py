@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig
 
-from pipelines import catalog, loading, settings
-from pipelines.catalog import ModelSpec
+from pipelines.models import catalog, loading
+from pipelines.runtime import settings
+from pipelines.models.catalog import ModelSpec
 
 # catalog.resolve checks a model against a task; an encoder resolves for "qa", a classifier for
 # "sentiment", and every kind of checkpoint resolves for one of the two.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import datasets
 
-from pipelines import settings
+from pipelines.runtime import settings
 from pipelines.finetune.config import DEFAULT_BASE_MODEL, FinetuneConfig
 
 PRESETS = ("rotten-tomatoes",)

@@ -12,7 +12,7 @@ import re
 import shutil
 from pathlib import Path
 
-from pipelines import settings
+from pipelines.runtime import settings
 from pipelines.finetune.config import FinetuneConfig
 
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from pipelines import settings
+from pipelines.runtime import settings
 
 POLL_S = 1.0
 

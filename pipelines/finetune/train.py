@@ -20,8 +20,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import get_linear_schedule_with_warmup
 
-from pipelines import first_position, heap
-from pipelines.finetune import card, dropout, registry
+from pipelines.finetune import card, registry
 from pipelines.finetune.batching import Batches, make_batches
 from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.data import Split, load_labelled, split
@@ -80,14 +79,9 @@ class Session:
     kept_head: bool  # the base classifier's own head (its labels matched), not a new one
     steps_per_epoch: int  # optimizer steps, on this process's share of the batches
     total_steps: int
-    first_position_only: bool  # the top layer computes only the position the head reads (first_position)
-    fast_dropout: bool  # dropout masks drawn four elements a draw (finetune/dropout.py), on the CPU
-    kept_freed_memory: bool  # freed activations' memory used again, not faulted in afresh (heap.py), on the CPU
 
 
 def setup(config: FinetuneConfig, accelerator: Accelerator) -> Session:
-    # On the CPU, where every step's activations are host memory (a GPU's allocator keeps its own).
-    kept_freed_memory = accelerator.device.type == "cpu" and heap.keep_freed_memory()
     labelled = load_labelled(Path(config.data_file), config.text_column, config.label_column)
     base = resolve_base(config.base_model)
     label_names, keep_head = head_labels(base.config, sorted(labelled.label_counts))
@@ -96,9 +90,6 @@ def setup(config: FinetuneConfig, accelerator: Accelerator) -> Session:
     model, tokenizer = load_for_training(base, label_names, keep_head)
     apply_transfer_mode(model, config.mode, config.top_k_layers)
     batches = make_batches(data, tokenizer, config.max_length, config.batch_size, config.seed)
-    first_only = first_position.enable_for(model, tokenizer)
-    # On the CPU only: a GPU draws dropout masks inside fused kernels (and sdpa's) already.
-    fast_dropout = accelerator.device.type == "cpu" and dropout.enable_for(model, tokenizer)
     trainable = [p for p in model.parameters() if p.requires_grad]
     # Decay matrices only: decaying biases and LayerNorm gains towards zero only hurts.
     groups = [{"params": [p for p in trainable if p.ndim >= 2], "weight_decay": config.weight_decay},
@@ -117,8 +108,7 @@ def setup(config: FinetuneConfig, accelerator: Accelerator) -> Session:
                    batches=Batches(train_loader, eval_loader, batches.held_out), split=data, base=base,
                    columns=(labelled.text_column, labelled.label_column), kept_head=keep_head,
                    steps_per_epoch=steps_per_epoch,
-                   total_steps=steps_per_epoch * config.epochs, first_position_only=first_only,
-                   fast_dropout=fast_dropout, kept_freed_memory=kept_freed_memory)
+                   total_steps=steps_per_epoch * config.epochs)
 
 
 def train(run: RunFolder, resume: bool = False) -> str:
@@ -196,9 +186,7 @@ def _start_entry(config: FinetuneConfig, session: Session, accelerator: Accelera
             "epochs": config.epochs, "train_rows": len(session.split.train),
             "held_out_rows": len(session.split.held_out), "labels": list(session.split.label_names),
             "mixed_precision": accelerator.mixed_precision, "trainable_parameters": trainable,
-            "total_parameters": total, "first_position_only": session.first_position_only,
-            "fast_dropout": session.fast_dropout, "kept_freed_memory": session.kept_freed_memory,
-            "time": time.time()}
+            "total_parameters": total, "time": time.time()}
 
 
 def _step_entry(session: Session, progress: Progress, loss: float, elapsed: float) -> dict:
@@ -240,8 +228,6 @@ def _finish(run: RunFolder, config: FinetuneConfig, session: Session, progress: 
     if not accelerator.is_main_process:
         return
     model = accelerator.unwrap_model(session.model)
-    first_position.disable(model)
-    dropout.disable(model)
     model.save_pretrained(run.model_dir, save_function=accelerator.save)
     session.tokenizer.save_pretrained(run.model_dir)
     result = _result(run, config, session, progress, accelerator)

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pipelines import catalog, lm, loading
-from pipelines.inputs import require_text
+from pipelines.models import catalog, kinds, lm, loading
+from pipelines.text.inputs import require_text
 
 TASK = "generation"
 
@@ -57,7 +57,7 @@ def _prepare(prompt: str, model: str | None, settings: lm.GenerationSettings,
     system_prompt = (system_prompt or "").strip() or None
     settings.validated()
     loaded = loading.load(catalog.resolve(TASK, model))
-    if loaded.kind != catalog.CAUSAL_LM:  # a Hub id whose kind was only known after loading
+    if loaded.kind != kinds.CAUSAL_LM:  # a Hub id whose kind was only known after loading
         raise ValueError(f"'{loaded.spec.name}' is a {loaded.kind} model, not a language model: pick a "
                          "causal LM such as SmolLM2 for text generation.")
     _check_context(loaded, prompt, system_prompt, settings)

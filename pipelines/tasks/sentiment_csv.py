@@ -1,7 +1,7 @@
 """Sentiment for a whole CSV file: the text column found or chosen, every row scored in batches
 with progress, and a new CSV written beside the scores (the uploaded file is only read).
 
-The scoring itself is `pipelines.sentiment`'s, so a file gets the same labels and probabilities as
+The scoring itself is `pipelines.tasks.sentiment`'s, so a file gets the same labels and probabilities as
 the same texts typed into the tab.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.sentiment import MAX_CSV_ROWS, Progress, load_model, probabilities
+from pipelines.tasks.sentiment import MAX_CSV_ROWS, Progress, load_model, probabilities
 
 TEXT_COLUMN_NAMES = {"text", "review", "reviews", "sentence", "comment", "comments", "content", "body",
                      "message", "tweet", "description", "feedback", "snippet"}

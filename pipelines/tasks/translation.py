@@ -22,13 +22,13 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from pipelines import catalog, lm, loading
-from pipelines.catalog import ModelSpec
-from pipelines.inputs import require_range, require_text
-from pipelines.languages import (AS_TRAINED, NAMES, T5_PAIRS, LanguageChoices, Route,  # noqa: F401 (re-exported)
+from pipelines.models import catalog, lm, loading
+from pipelines.models.catalog import ModelSpec
+from pipelines.text.inputs import require_range, require_text
+from pipelines.models.languages import (AS_TRAINED, NAMES, T5_PAIRS, LanguageChoices, Route,  # noqa: F401 (re-exported)
                                  catalogue_route)
-from pipelines.loading import LoadedModel
-from pipelines.text_split import (decoder_room, fit_pieces, input_window, lm_input_window, split_sentences,
+from pipelines.models.loading import LoadedModel
+from pipelines.text.chunking import (decoder_room, fit_pieces, input_window, lm_input_window, split_sentences,
                                   token_counter)
 
 LM_PROMPT = ("Translate the following text from {source} to {target}. Write only the translation.\n\n"

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-from pipelines.inputs import require_range
-from pipelines.loading import LoadedModel
+from pipelines.text.inputs import require_range
+from pipelines.models.loading import LoadedModel
 
 
 @dataclass(frozen=True)

@@ -26,18 +26,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines import catalog, model_kinds, settings
-from pipelines.catalog import ModelSpec
+from pipelines.models import catalog, kinds
+from pipelines.runtime import settings
+from pipelines.models.catalog import ModelSpec
 
 if TYPE_CHECKING:  # torch is imported on first use: the app serves its UI before paying for it
     import torch
 
 _AUTO_CLASS = {
-    catalog.EXTRACTIVE_QA: "AutoModelForQuestionAnswering",
-    catalog.CLASSIFIER: "AutoModelForSequenceClassification",
-    catalog.SEQ2SEQ: "AutoModelForSeq2SeqLM",
-    catalog.CAUSAL_LM: "AutoModelForCausalLM",
-    catalog.SENTENCE_ENCODER: "AutoModel",
+    kinds.EXTRACTIVE_QA: "AutoModelForQuestionAnswering",
+    kinds.CLASSIFIER: "AutoModelForSequenceClassification",
+    kinds.SEQ2SEQ: "AutoModelForSeq2SeqLM",
+    kinds.CAUSAL_LM: "AutoModelForCausalLM",
+    kinds.SENTENCE_ENCODER: "AutoModel",
 }
 
 
@@ -197,10 +198,6 @@ def _load_uncached(spec: ModelSpec, precision: str = "float32") -> LoadedModel:
         model.to("cuda")
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token  # decoder-only LMs often ship without one
-    if kind == catalog.CLASSIFIER:
-        from pipelines import first_position
-
-        first_position.enable_for(model, tokenizer)  # the top layer computes only the position the head reads
     if precision == "bf16":
         model.forward = _in_bf16(model.forward, _device().type)
     return LoadedModel(spec=spec, kind=kind, model=model, tokenizer=tokenizer, precision=precision)
@@ -224,7 +221,7 @@ def _kind_from_hub(spec: ModelSpec) -> str | None:
         config = AutoConfig.from_pretrained(spec.hub_id, revision=spec.revision, trust_remote_code=False)
     except (OSError, ValueError) as err:
         raise ValueError(f"Could not read the config of '{spec.hub_id}': {_first_line(err)}") from err
-    return model_kinds.kind_from_config(config.to_dict())
+    return kinds.kind_from_config(config.to_dict())
 
 
 def _first_line(err: Exception) -> str:

@@ -1,5 +1,5 @@
 """Sentiment: how positive or negative a text is, for one text or many lines at once (a CSV file:
-`pipelines.sentiment_csv`).
+`pipelines.tasks.sentiment_csv`).
 
 Two kinds of model do it, and the result has the same shape for both:
 - a sequence classifier (DistilBERT SST-2, a MiniLM fine-tuned in the fine-tune tab): texts run in
@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 import torch
 
-from pipelines import catalog, lm, loading
-from pipelines.inputs import require_text
-from pipelines.microbatch import MicroBatcher
+from pipelines.models import catalog, kinds, lm, loading
+from pipelines.text.inputs import require_text
+from pipelines.runtime.microbatch import MicroBatcher
 
 TASK = "sentiment"
 # Single texts from concurrent requests that queue while their model is busy share its next forward
-# pass, up to this many (pipelines.microbatch): about 1.4x the requests/s with 16 concurrent callers here.
+# pass, up to this many (pipelines.runtime.microbatch): about 1.4x the requests/s with 16 concurrent callers here.
 MICRO_BATCH = 16
 MAX_LINES = 1_000  # pasted lines; a bigger job belongs in a CSV upload, which reports progress
 MAX_CSV_ROWS = 20_000  # a few minutes for a classifier on a CPU; much longer on an LM
@@ -84,7 +84,7 @@ _SINGLE_TEXTS = MicroBatcher(lambda model, texts: classify_lines(texts, model), 
 
 def load_model(model: str | None) -> loading.LoadedModel:
     loaded = loading.load(catalog.resolve(TASK, model))
-    if loaded.kind not in (catalog.CLASSIFIER, catalog.CAUSAL_LM):
+    if loaded.kind not in (kinds.CLASSIFIER, kinds.CAUSAL_LM):
         raise ValueError(f"'{loaded.spec.name}' is a {loaded.kind} model: pick a text classifier or a "
                          "language model for sentiment.")
     return loaded
@@ -100,7 +100,7 @@ def probabilities(loaded: loading.LoadedModel, texts: list[str], batch_size: int
     """The model's labels, and one probability per label for each text, in the texts' order."""
     if batch_size < 1:
         raise ValueError(f"Batch size must be at least 1; got {batch_size}.")
-    if loaded.kind == catalog.CLASSIFIER:
+    if loaded.kind == kinds.CLASSIFIER:
         return _classifier_probabilities(loaded, texts, batch_size, progress)
     return LM_LABELS, _lm_probabilities(loaded, texts, batch_size, progress)
 

@@ -2,7 +2,7 @@
 
 A kind decides the code path that runs a model (span extraction, sentence ranking, classification,
 seq2seq or causal generation); `kind_from_config` reads it from a config.json without importing
-transformers. `pipelines.catalog` re-exports all of this, so `catalog.CLASSIFIER` and the like work.
+transformers.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Which languages a translation model offers, and the codes and names the pickers show.
 
-Kept apart from `pipelines.translation` because it needs neither torch nor transformers: the app
+Kept apart from `pipelines.tasks.translation` because it needs neither torch nor transformers: the app
 fills its language pickers from the catalogue at start-up without importing either, and a model is
 only loaded (by `translation.route_of`) when its languages cannot be read from the catalogue.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines import catalog
-from pipelines.catalog import ModelSpec
+from pipelines.models import kinds
+from pipelines.models.catalog import ModelSpec
 
 AS_TRAINED = "as-trained"
 # (ISO 639-1 code, English name, NLLB-200 code): display names, and "fr" accepted for "fra_Latn".
@@ -75,7 +75,7 @@ class Route:
 
 def catalogue_route(spec: ModelSpec) -> Route | None:
     """How `spec` translates when that is known without loading it (instruct LMs, catalogue pairs)."""
-    if spec.kind == catalog.CAUSAL_LM:
+    if spec.kind == kinds.CAUSAL_LM:
         return Route("lm", codes=LM_LANGUAGES)
     if spec.language_pairs:
         return Route("pair", pairs=spec.language_pairs)

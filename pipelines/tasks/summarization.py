@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import torch
 
-from pipelines import catalog, lm, loading
-from pipelines.inputs import require_range, require_text
-from pipelines.loading import LoadedModel
-from pipelines.text_split import (Counter, chunk_text, decoder_room, input_window, lm_input_window,
+from pipelines.models import catalog, kinds, lm, loading
+from pipelines.text.inputs import require_range, require_text
+from pipelines.models.loading import LoadedModel
+from pipelines.text.chunking import (Counter, chunk_text, decoder_room, input_window, lm_input_window,
                                   token_counter)
 
 MAX_ROUNDS = 3  # map-reduce rounds; each shrinks the text by about window / max_new_tokens
@@ -110,7 +110,7 @@ def map_reduce(loaded: LoadedModel, chunks: list[str], settings: SummarySettings
 
 def summarize_chunks(loaded: LoadedModel, chunks: list[str], settings: SummarySettings) -> list[str]:
     """One summary per chunk, all chunks in one batched generate call."""
-    if loaded.kind == catalog.CAUSAL_LM:
+    if loaded.kind == kinds.CAUSAL_LM:
         return lm.complete_batch(loaded, [LM_PROMPT.format(text=c) for c in chunks], settings.lm_settings())
     inputs = preprocess(loaded, chunks)
     output_ids = forward(loaded, inputs, settings)
@@ -157,7 +157,7 @@ def checkpoint_summary_params(config) -> dict:
 def document_budget(loaded: LoadedModel, settings: SummarySettings) -> int:
     """How many tokens of document one call may read: the window less the prompt, prefix and specials."""
     tok, config = loaded.tokenizer, loaded.model.config
-    if loaded.kind == catalog.CAUSAL_LM:
+    if loaded.kind == kinds.CAUSAL_LM:
         window = lm_input_window(config, settings.max_new_tokens)
         overhead = len(lm.encode_prompt(loaded, LM_PROMPT.format(text=""))["input_ids"][0])
     else:

@@ -3,7 +3,7 @@
 - an extractive model (*ForQuestionAnswering) points at the answer's span. The context is cut into
   overlapping token windows, all run in batches, and spans are scored exactly as transformers 4.57's
   question-answering pipeline scores them (tests/test_qa_reference.py holds us to that);
-- a sentence encoder ranks the context's sentences (pipelines/sentence_qa.py), optionally followed
+- a sentence encoder ranks the context's sentences (pipelines/sentence_ranking.py), optionally followed
   by an instruct LM that phrases a short answer from the best sentences (`phrase_with`);
 - a causal or seq2seq LM writes the answer from a task prompt (greedy, so it is repeatable).
 
@@ -22,9 +22,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from pipelines import catalog, lm, loading, sentence_qa
-from pipelines.inputs import require_range, require_text
-from pipelines.loading import LoadedModel
+from pipelines.models import catalog, kinds, lm, loading
+from pipelines.tasks import sentence_ranking
+from pipelines.text.inputs import require_range, require_text
+from pipelines.models.loading import LoadedModel
 
 MAX_TOP_K = 20
 # transformers 4.57's default window (max_seq_len): longer windows cost more than they find.
@@ -80,19 +81,19 @@ def answer_question(question: str, context: str, model: str | None = None, top_k
     require_range(doc_stride, "The window overlap (doc_stride, in tokens)", 0, 1024)
     spec = catalog.resolve("qa", model)
     loaded = loading.load(spec)
-    if loaded.kind == catalog.EXTRACTIVE_QA:
+    if loaded.kind == kinds.EXTRACTIVE_QA:
         windows = preprocess_extractive(loaded, question, context, doc_stride)
         start_logits, end_logits = forward_extractive(loaded, windows)
         answers, null_score = postprocess_extractive(start_logits, end_logits, windows.scored,
                                                      windows.chars, context, top_k, max_answer_len)
         return QAResult(tuple(answers), "extractive", spec.name,
                         no_answer=not answers or null_score > answers[0].score)
-    if loaded.kind == catalog.SENTENCE_ENCODER:
-        ranked = sentence_qa.rank_sentences(loaded, question, context, top_k)
+    if loaded.kind == kinds.SENTENCE_ENCODER:
+        ranked = sentence_ranking.rank_sentences(loaded, question, context, top_k)
         answers = tuple(Answer(context[s.start:s.end], s.score, s.start, s.end) for s in ranked)
         generated = None if phrase_with is None else _phrase(phrase_with, question, context, ranked)
         return QAResult(answers, "sentence-ranking", spec.name, generated=generated)
-    if loaded.kind in (catalog.CAUSAL_LM, catalog.SEQ2SEQ):
+    if loaded.kind in (kinds.CAUSAL_LM, kinds.SEQ2SEQ):
         answer = generate_answer(loaded, question, context)
         return QAResult((answer,) if answer.text else (), "generative", spec.name)
     raise ValueError(f"'{spec.name}' is a {loaded.kind} model, which cannot answer questions.")
@@ -217,7 +218,7 @@ def _best_spans(p_start: np.ndarray, p_end: np.ndarray, in_context: np.ndarray, 
 
 def generate_answer(loaded: LoadedModel, question: str, context: str) -> Answer:
     """A language model's answer, located in the context when it occurs there (ignoring case)."""
-    if loaded.kind == catalog.SEQ2SEQ:
+    if loaded.kind == kinds.SEQ2SEQ:
         # The format T5 was trained on for SQuAD; other seq2seq models read it as plain instructions.
         inputs = loaded.tokenizer(f"question: {question} context: {context}", return_tensors="pt")
         inputs = {k: v.to(loaded.device) for k, v in inputs.items() if k in ("input_ids", "attention_mask")}
@@ -272,10 +273,10 @@ def _require_fits(loaded: LoadedModel, tokens: int) -> None:
                          "sentence-ranking model, which read texts of any length.")
 
 
-def _phrase(reference: str, question: str, context: str, ranked: list[sentence_qa.RankedSentence]) -> str:
+def _phrase(reference: str, question: str, context: str, ranked: list[sentence_ranking.RankedSentence]) -> str:
     """A short answer written by an instruct LM from the best sentences, kept in the context's order."""
     phraser = loading.load(catalog.resolve("qa", reference))
-    if phraser.kind not in (catalog.CAUSAL_LM, catalog.SEQ2SEQ):
+    if phraser.kind not in (kinds.CAUSAL_LM, kinds.SEQ2SEQ):
         raise ValueError(f"'{reference}' cannot phrase answers: pick an instruct language model.")
     best = "\n".join(context[s.start:s.end] for s in sorted(ranked, key=lambda s: s.start))
     return generate_answer(phraser, question, best).text

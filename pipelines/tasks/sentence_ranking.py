@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pipelines.loading import LoadedModel
+from pipelines.models.loading import LoadedModel
 
 # Sentences embedded per forward pass. Batches hold sentences of similar length, and small ones
 # waste little on padding: on Hamlet's act 1 scene 5 (102 sentences), 16 took a third of the CPU

@@ -8,7 +8,6 @@ for few new tokens.
 
 from __future__ import annotations
 
-
 import pytest
 from playwright.sync_api import expect
 

@@ -18,12 +18,20 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.models import catalog, kinds
-from pipelines.runtime import settings
 from pipelines.finetune import run_queue
 from pipelines.finetune.config import FinetuneConfig
-from pipelines.finetune.runs import (RunFolder, export_zip, launch_command, list_run_folders, list_runs,
-                                     request_stop, resume_run, start_run)
+from pipelines.finetune.runs import (
+    RunFolder,
+    export_zip,
+    launch_command,
+    list_run_folders,
+    list_runs,
+    request_stop,
+    resume_run,
+    start_run,
+)
+from pipelines.models import catalog, kinds
+from pipelines.runtime import settings
 from pipelines.tasks.sentiment import classify_sentiment
 from tests import tiny_models
 
@@ -250,15 +258,12 @@ def test_transfer_modes_freeze_what_they_promise(tmp_path):
     assert top == {"classifier", "bert.encoder.layer.1", "bert.pooler.dense.weight", "bert.pooler.dense.bias"}
 
 
-def test_auto_mixed_precision_uses_bf16_only_where_the_cpu_has_it(tmp_path):
-    from pipelines.finetune.train import resolve_mixed_precision
+def test_auto_mixed_precision_uses_bf16_only_where_the_cpu_has_it():
+    from pipelines.runtime.hardware import training_precision
 
     if __import__("torch").cuda.is_available():
         pytest.skip("a GPU decides by itself")
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("flags\t\t: fpu sse avx2 avx512f\n")
-    assert resolve_mixed_precision("auto", cpuinfo) == "no"
-    cpuinfo.write_text("flags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile amx_bf16\n")
-    assert resolve_mixed_precision("auto", cpuinfo) == "bf16"
-    assert resolve_mixed_precision("no", cpuinfo) == "no"
-    assert resolve_mixed_precision("auto", tmp_path / "missing") == "no"
+    assert training_precision("auto", flags=frozenset({"sse", "avx2", "avx512f"})) == "no"
+    assert training_precision("auto", flags=frozenset({"avx512f", "avx512_bf16", "amx_bf16"})) == "bf16"
+    assert training_precision("no", flags=frozenset({"avx512_bf16"})) == "no"
+    assert training_precision("auto", flags=frozenset()) == "no"

@@ -19,7 +19,6 @@ from pipelines.models import catalog, kinds
 from tests import tiny_models
 
 
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from pipelines.models import catalog, lm, loading
-from pipelines.tasks.generation import generate_text, stream_text
 from pipelines.models.lm import GenerationSettings
+from pipelines.tasks.generation import generate_text, stream_text
 
 PROMPT = "The whale is large"
 GREEDY = GenerationSettings(max_new_tokens=30, temperature=0.0)

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pipelines.tasks import sentiment
 from pipelines.runtime.microbatch import MicroBatcher
+from pipelines.tasks import sentiment
 
 
 class GatedModel:

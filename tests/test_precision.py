@@ -6,24 +6,28 @@ import pytest
 import torch
 
 from pipelines.models import catalog, lm, loading
+from pipelines.runtime import hardware
 
 
 def test_auto_follows_the_hardware(monkeypatch):
     monkeypatch.delenv("STUDIO_PRECISION", raising=False)
-    monkeypatch.setattr(loading, "fast_bf16", lambda device: False)
+    monkeypatch.setattr(hardware, "fast_bf16", lambda device: False)
     assert loading.inference_precision() == "float32"
-    monkeypatch.setattr(loading, "fast_bf16", lambda device: True)
+    monkeypatch.setattr(hardware, "fast_bf16", lambda device: True)
     assert loading.inference_precision() == "bf16"
     monkeypatch.setenv("STUDIO_PRECISION", "float32")  # exact float32 even where bf16 is fast
     assert loading.inference_precision() == "float32"
     assert loading.inference_precision("bf16") == "bf16"  # a parameter beats the environment
 
 
-def test_cpu_without_bf16_flags_is_not_fast(monkeypatch):
-    monkeypatch.setattr(loading, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
-    assert not loading.fast_bf16(torch.device("cpu"))
-    monkeypatch.setattr(loading, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
-    assert loading.fast_bf16(torch.device("cpu"))
+def test_cpu_without_bf16_flags_is_not_fast(tmp_path):
+    cpu = torch.device("cpu")
+    assert not hardware.fast_bf16(cpu, flags=frozenset({"avx2", "fma"}))
+    assert hardware.fast_bf16(cpu, flags=frozenset({"avx2", "avx512_bf16"}))
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 amx_bf16\n")
+    assert hardware.cpu_flags(cpuinfo) == {"fpu", "sse", "avx2", "amx_bf16"}
+    assert hardware.cpu_flags(tmp_path / "missing") == frozenset()
 
 
 def test_an_unknown_precision_is_refused(monkeypatch):

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from pipelines.models import catalog, loading
+from pipelines.runtime.settings import REPO_ROOT
 from pipelines.tasks import qa
+from pipelines.tasks.sentence_ranking import answer_sentences
 from pipelines.text import corpora
 from pipelines.text.inputs import MAX_INPUT_CHARS
-from pipelines.tasks.sentence_ranking import split_sentences
-from pipelines.runtime.settings import REPO_ROOT
 from tests.tiny_models import CORPUS
 
 EXAMPLES = json.loads((REPO_ROOT / "examples" / "qa.json").read_text())
@@ -144,7 +144,7 @@ def test_no_answer_when_the_null_score_wins(tiny_qa, monkeypatch):
 def test_split_sentences_keeps_offsets_abbreviations_and_verse():
     text = ("Mr. Smith met Dr. J. Watson in London. It rained. Was it late? Yes.\n\n"
             "Ham.\nO God! What a rogue and peasant\nslave am I.\n\n[Exit.]\n\n--")
-    pieces = [text[a:b] for a, b in split_sentences(text)]
+    pieces = [text[a:b] for a, b in answer_sentences(text)]
     # Two-word fragments join the next sentence of their paragraph (a speaker's name, "It rained.");
     # a single newline (verse) ends nothing; "--" has no words.
     assert pieces == ["Mr. Smith met Dr. J. Watson in London.", "It rained. Was it late?", "Yes.",
@@ -156,7 +156,7 @@ def test_sentence_ranking_returns_sentences_of_the_context(tiny_encoder):
 
     assert result.method == "sentence-ranking" and len(result.answers) == 4
     assert result.generated is None
-    spans = set(split_sentences(CERVANTES))
+    spans = set(answer_sentences(CERVANTES))
     for answer in result.answers:
         assert CERVANTES[answer.start:answer.end] == answer.text
         assert (answer.start, answer.end) in spans

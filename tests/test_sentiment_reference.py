@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.tasks.generation import generate_text
 from pipelines.models.lm import GenerationSettings
+from pipelines.tasks.generation import generate_text
 from pipelines.tasks.sentiment import classify_lines
 from tests.reference import run_reference
 from tests.tiny_models import build_causal_lm, build_classifier

@@ -9,10 +9,10 @@ import shutil
 import pytest
 
 from pipelines.models import catalog, loading
-from pipelines.tasks import translation
 from pipelines.runtime.settings import REPO_ROOT
-from pipelines.text.chunking import split_sentences
+from pipelines.tasks import translation
 from pipelines.tasks.translation import TranslationResult, language_choices, translate
+from pipelines.text.sentences import split_sentences
 
 PARAGRAPHS = ("Call me Ishmael. Some years ago I went to sea!\n\n"
               "The whale is large.  The ship sailed from Nantucket.\nWhat is the answer?")

@@ -13,10 +13,10 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from pipelines.models import catalog, kinds
-from pipelines.runtime import settings
 from pipelines.finetune import data, preset_config
 from pipelines.finetune.config import DEFAULT_BASE_MODEL
+from pipelines.models import catalog, kinds
+from pipelines.runtime import settings
 from ui import common
 
 FILE_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".parquet"]

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import gradio as gr
 
+from pipelines.finetune import (
+    DEFAULT_LEARNING_RATES,
+    FinetuneConfig,
+    RunFolder,
+    export_zip,
+    list_runs,
+    request_stop,
+    resume_run,
+    start_run,
+)
 from pipelines.runtime import settings
-from pipelines.finetune import (DEFAULT_LEARNING_RATES, FinetuneConfig, RunFolder, export_zip, list_runs,
-                                request_stop, resume_run, start_run)
 from ui import common, finetune_data, finetune_view
 
 TASK = "finetune"

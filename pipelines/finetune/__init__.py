@@ -19,8 +19,17 @@ registry (models folder), card (model card), presets, and __main__ (the command 
 from pipelines.finetune.config import DEFAULT_LEARNING_RATES, MODES, FinetuneConfig
 from pipelines.finetune.data import DatasetPreview, preview
 from pipelines.finetune.presets import PRESETS, preset_config
-from pipelines.finetune.runs import (RunFolder, RunStatus, RunSummary, export_zip, list_run_folders, list_runs,
-                                     request_stop, resume_run, start_run)
+from pipelines.finetune.runs import (
+                                     RunFolder,
+                                     RunStatus,
+                                     RunSummary,
+                                     export_zip,
+                                     list_run_folders,
+                                     list_runs,
+                                     request_stop,
+                                     resume_run,
+                                     start_run,
+)
 
 __all__ = ["DEFAULT_LEARNING_RATES", "MODES", "PRESETS", "DatasetPreview", "FinetuneConfig", "RunFolder",
            "RunStatus", "RunSummary", "export_zip", "list_run_folders", "list_runs", "preset_config", "preview",

@@ -16,14 +16,15 @@ from pathlib import Path
 
 import datasets
 
+from pipelines.runtime.errors import first_line
+from pipelines.text.columns import guess_label_column, guess_text_column
+
 # extension -> (datasets builder, extra builder arguments)
 FORMATS = {".csv": ("csv", {}), ".tsv": ("csv", {"delimiter": "\t"}), ".json": ("json", {}),
            ".jsonl": ("json", {}), ".parquet": ("parquet", {})}
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # a few hundred thousand labelled texts; more will not train in minutes
 MIN_ROWS = 20  # below this the held-out split says nothing about whether training helped
 PREVIEW_ROWS = 10
-TEXT_NAMES = ("text", "sentence", "review", "content", "document", "comment", "tweet", "body", "utterance")
-LABEL_NAMES = ("label", "labels", "category", "class", "sentiment", "target", "intent", "topic", "y")
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def read_table(path: Path) -> datasets.Dataset:
                                          keep_in_memory=True, **options)
     except Exception as err:  # datasets wraps the parser's error; show the parser's own words
         cause = err.__cause__ or err
-        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        reason = first_line(cause)
         hint = ("Check that every row has the same columns as the header." if builder == "csv" else
                 "Check that every record has the same fields, each holding one type of value.")
         raise ValueError(f"Could not read '{path.name}' as {suffix[1:].upper()}: {reason}. {hint}") from err
@@ -133,24 +134,15 @@ def _json_error(path: Path, line_number: int, reason: str) -> ValueError:
 
 
 def guess_columns(table: datasets.Dataset) -> tuple[str | None, str | None]:
-    """The likeliest text and label columns: by name first, else by content (long strings; few values)."""
-    sample = table.select(range(min(len(table), 500)))
+    """The likeliest text and label columns (text.columns decides), or None where nothing fits."""
+    sample = table.select(range(min(len(table), 500))).to_list()
     strings = [c for c in table.column_names if _is_string(table.features[c])]
-    text = _by_name(strings, TEXT_NAMES)
-    if text is None and strings:
-        text = max(strings, key=lambda c: sum(len(v or "") for v in sample[c]))
-    others = [c for c in table.column_names if c != text]
-    label = _by_name(others, LABEL_NAMES)
-    if label is None:
-        distinct = {c: len({str(v) for v in sample[c]}) for c in others}
-        few = [c for c in others if 2 <= distinct[c] <= max(2, len(sample) // 2)]
-        label = min(few, key=distinct.get) if few else None
+    try:
+        text = guess_text_column(strings, sample) if strings else None
+    except ValueError:
+        text = None
+    label = guess_label_column([c for c in table.column_names if c != text], sample)
     return text, label
-
-
-def _by_name(columns: list[str], names: tuple[str, ...]) -> str | None:
-    lowered = {c.lower().strip(): c for c in columns}
-    return next((lowered[n] for n in names if n in lowered), None)
 
 
 def _is_string(feature) -> bool:
@@ -275,7 +267,7 @@ def hub_dataset_file(name: str, split: str, folder: Path) -> Path:
     try:
         table = datasets.load_dataset(name, split=split)
     except Exception as err:  # not found, no such split, gated: the library's own first line says which
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        reason = first_line(err)
         raise ValueError(f"Could not load split '{split}' of the Hub dataset '{name}': {reason}") from err
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name.replace('/', '__')}-{split}.parquet"

@@ -13,8 +13,8 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig
 
 from pipelines.models import catalog, loading
-from pipelines.runtime import settings
 from pipelines.models.catalog import ModelSpec
+from pipelines.runtime.errors import first_line
 
 # catalog.resolve checks a model against a task; an encoder resolves for "qa", a classifier for
 # "sentiment", and every kind of checkpoint resolves for one of the two.
@@ -40,22 +40,12 @@ def resolve_base(reference: str) -> BaseModel:
             errors.append(str(err))
     else:
         raise ValueError(errors[0])
-    source, revision = model_location(spec)
+    source, revision = loading.weights_location(spec)
     try:
         config = AutoConfig.from_pretrained(source, revision=revision, trust_remote_code=False)
     except (OSError, ValueError) as err:
-        raise ValueError(f"Could not read the config of '{spec.name}': {str(err).splitlines()[0]}") from err
+        raise ValueError(f"Could not read the config of '{spec.name}': {first_line(err)}") from err
     return BaseModel(spec=spec, source=source, revision=revision, config=config)
-
-
-def model_location(spec: ModelSpec) -> tuple[str, str | None]:
-    """(folder or Hub id, revision) to pass to from_pretrained for a resolved spec."""
-    if spec.gguf_file:
-        return str(loading.converted_gguf_folder(spec)), None  # transformers cannot train GGUF weights
-    if spec.path is not None:
-        return str(spec.path), None
-    snapshot = None if settings.hub_reachable() else catalog.hub_snapshot(spec.hub_id, spec.revision)
-    return (str(snapshot), None) if snapshot is not None else (spec.hub_id, spec.revision)
 
 
 def head_labels(config: PretrainedConfig, data_labels: list[str]) -> tuple[tuple[str, ...], bool]:
@@ -85,7 +75,7 @@ def load_for_training(base: BaseModel, label_names: tuple[str, ...], keep_head: 
             ignore_mismatched_sizes=not keep_head, **common)
     except (OSError, ValueError) as err:
         raise ValueError(f"Could not load '{base.spec.name}' for classification: "
-                         f"{str(err).splitlines()[0]}") from err
+                         f"{first_line(err)}") from err
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token  # decoder-only LMs ship without one
     model.config.pad_token_id = tokenizer.pad_token_id  # decoder classifiers find the last token by it

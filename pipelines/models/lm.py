@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-from pipelines.text.inputs import require_range
 from pipelines.models.loading import LoadedModel
+from pipelines.text.inputs import require_range
 
 
 @dataclass(frozen=True)
@@ -148,18 +148,27 @@ def complete_batch(lm: LoadedModel, prompts: list[str], settings: GenerationSett
     that opens with a blank line has not finished yet."""
     settings = settings.validated()
     rows = [encode_prompt(lm, prompt, system)["input_ids"][0] for prompt in prompts]
-    width = max(len(r) for r in rows)
-    pad = lm.tokenizer.pad_token_id or 0
-    input_ids = torch.full((len(rows), width), pad, device=lm.device)
-    attention = torch.zeros_like(input_ids)
-    for i, row in enumerate(rows):  # left padding: every prompt ends where its answer starts
-        input_ids[i, width - len(row):] = row
-        attention[i, width - len(row):] = 1
+    # left padding: every prompt ends where its answer starts
+    input_ids, attention = padded(rows, lm.tokenizer.pad_token_id or 0, left=True)
+    width = input_ids.shape[1]
     with torch.inference_mode():
         out = lm.model.generate(input_ids=input_ids, attention_mask=attention,
-                                **settings.generate_kwargs(), pad_token_id=pad)
+                                **settings.generate_kwargs(), pad_token_id=lm.tokenizer.pad_token_id or 0)
     texts = [t.strip() for t in lm.tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)]
     return [(text if (cut := _cut_at_stop(text, settings.stop)) is None else cut).strip() for text in texts]
+
+
+def padded(rows: list[torch.Tensor], pad_id: int, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows of different lengths as one (rows, longest) batch and its attention mask, padded
+    on the left (prompts whose continuations must all start at the last position) or the right."""
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, device=rows[0].device)
+    attention = torch.zeros_like(input_ids)
+    for i, row in enumerate(rows):
+        place = slice(width - len(row), width) if left else slice(0, len(row))
+        input_ids[i, place] = row
+        attention[i, place] = 1
+    return input_ids, attention
 
 
 def label_probabilities(lm: LoadedModel, prompt: str, labels: list[str],
@@ -172,13 +181,8 @@ def label_probabilities(lm: LoadedModel, prompt: str, labels: list[str],
     prefix = encode_prompt(lm, prompt, system)["input_ids"][0]
     label_ids = [lm.tokenizer(label, add_special_tokens=False)["input_ids"] for label in labels]
     rows = [torch.cat([prefix, torch.tensor(ids, device=prefix.device)]) for ids in label_ids]
-    width = max(len(r) for r in rows)
-    pad = lm.tokenizer.pad_token_id or 0
-    input_ids = torch.full((len(rows), width), pad, device=prefix.device)
-    attention = torch.zeros_like(input_ids)
-    for i, row in enumerate(rows):  # right padding: the prefix sits at the same positions in every row
-        input_ids[i, : len(row)] = row
-        attention[i, : len(row)] = 1
+    # right padding: the prefix sits at the same positions in every row
+    input_ids, attention = padded(rows, lm.tokenizer.pad_token_id or 0, left=False)
     with torch.inference_mode():
         logits = lm.model(input_ids=input_ids, attention_mask=attention).logits.float()
     logprobs = torch.log_softmax(logits, dim=-1)
@@ -203,12 +207,8 @@ def label_probabilities_batch(lm: LoadedModel, prompts: list[str], labels: list[
     if any(len(ids) != 1 for ids in label_ids):
         return [label_probabilities(lm, prompt, labels, system) for prompt in prompts]
     rows = [encode_prompt(lm, prompt, system)["input_ids"][0] for prompt in prompts]
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), lm.tokenizer.pad_token_id or 0, device=lm.device)
-    attention = torch.zeros_like(input_ids)
-    for i, row in enumerate(rows):  # left padding: every prompt's next token is read at the last position
-        input_ids[i, width - len(row):] = row
-        attention[i, width - len(row):] = 1
+    # left padding: every prompt's next token is read at the last position
+    input_ids, attention = padded(rows, lm.tokenizer.pad_token_id or 0, left=True)
     # Positions count from each prompt's first real token, as if it were alone (what generate does too).
     kwargs = dict(position_ids=(attention.cumsum(-1) - 1).clamp(min=0))
     if lm.model._supports_logits_to_keep():

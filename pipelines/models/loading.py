@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.models import catalog, kinds
-from pipelines.runtime import settings
 from pipelines.models.catalog import ModelSpec
+from pipelines.runtime import hardware, settings
+from pipelines.runtime.errors import first_line
 
 if TYPE_CHECKING:  # torch is imported on first use: the app serves its UI before paying for it
     import torch
@@ -43,7 +44,6 @@ _AUTO_CLASS = {
 
 
 PRECISIONS = ("auto", "float32", "bf16")
-_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
 @dataclass
@@ -134,34 +134,8 @@ def inference_precision(choice: str | None = None) -> str:
         raise ValueError(f"Precision must be one of {', '.join(PRECISIONS)}; got '{choice}' "
                          "(check STUDIO_PRECISION).")
     if choice == "auto":
-        return "bf16" if fast_bf16(_device()) else "float32"
+        return "bf16" if hardware.fast_bf16(hardware.device()) else "float32"
     return choice
-
-
-def fast_bf16(device: torch.device) -> bool:
-    """Whether `device` multiplies bf16 natively, so bf16 autocast makes it faster rather than slower."""
-    import torch
-
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool(cpu_flags() & _BF16_CPU_FLAGS)
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags from /proc/cpuinfo; empty where there is none (then no bf16 is assumed)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return frozenset()
-    return next((frozenset(line.partition(":")[2].split()) for line in lines if line.startswith("flags")),
-                frozenset())
-
-
-def _device() -> torch.device:
-    import torch
-
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _in_bf16(forward, device_type: str):
@@ -181,7 +155,7 @@ def _load_uncached(spec: ModelSpec, precision: str = "float32") -> LoadedModel:
     import torch
     import transformers
 
-    source, revision = _weights_location(spec)
+    source, revision = weights_location(spec)
     kind = spec.kind or _kind_from_hub(spec)
     if kind is None:
         raise ValueError(f"'{spec.name}' has an architecture Transfer Studio cannot run "
@@ -192,18 +166,19 @@ def _load_uncached(spec: ModelSpec, precision: str = "float32") -> LoadedModel:
         model = auto_class.from_pretrained(source, **common)
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, **common)
     except OSError as err:  # missing files, offline without a cached copy, a private repo
-        raise ValueError(f"Could not load '{spec.name}': {_first_line(err)}") from err
+        raise ValueError(f"Could not load '{spec.name}': {first_line(err)}") from err
     model.eval()
     if torch.cuda.is_available():
         model.to("cuda")
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token  # decoder-only LMs often ship without one
     if precision == "bf16":
-        model.forward = _in_bf16(model.forward, _device().type)
+        model.forward = _in_bf16(model.forward, hardware.device().type)
     return LoadedModel(spec=spec, kind=kind, model=model, tokenizer=tokenizer, precision=precision)
 
 
-def _weights_location(spec: ModelSpec) -> tuple[str, str | None]:
+def weights_location(spec: ModelSpec) -> tuple[str, str | None]:
+    """(folder or Hub id, revision) to pass to from_pretrained; a packaged GGUF file is converted first."""
     if spec.gguf_file:
         return str(converted_gguf_folder(spec)), None
     if spec.path is not None:
@@ -220,12 +195,8 @@ def _kind_from_hub(spec: ModelSpec) -> str | None:
     try:
         config = AutoConfig.from_pretrained(spec.hub_id, revision=spec.revision, trust_remote_code=False)
     except (OSError, ValueError) as err:
-        raise ValueError(f"Could not read the config of '{spec.hub_id}': {_first_line(err)}") from err
+        raise ValueError(f"Could not read the config of '{spec.hub_id}': {first_line(err)}") from err
     return kinds.kind_from_config(config.to_dict())
-
-
-def _first_line(err: Exception) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 _convert_lock = threading.Lock()

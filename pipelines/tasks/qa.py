@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from pipelines.models import catalog, kinds, lm, loading
+from pipelines.models.loading import LoadedModel
 from pipelines.tasks import sentence_ranking
 from pipelines.text.inputs import require_range, require_text
-from pipelines.models.loading import LoadedModel
 
 MAX_TOP_K = 20
 # transformers 4.57's default window (max_seq_len): longer windows cost more than they find.

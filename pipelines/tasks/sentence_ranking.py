@@ -6,7 +6,7 @@ well: embed the question and every sentence as all-MiniLM-L6-v2 does (mean of th
 the attention mask, then L2-normalised) and rank the sentences by cosine similarity.
 
 >>> context = "Mr. Smith wrote novels. He was born in Spain."
->>> split_sentences(context)
+>>> answer_sentences(context)
 [(0, 23), (24, 45)]
 >>> [(s.start, s.end) for s in rank_sentences(encoder, "Where was he born?", context, 1)]  # doctest: +SKIP
 [(24, 45)]
@@ -21,23 +21,17 @@ from dataclasses import dataclass
 import torch
 
 from pipelines.models.loading import LoadedModel
+from pipelines.text.sentences import sentence_spans
 
 # Sentences embedded per forward pass. Batches hold sentences of similar length, and small ones
 # waste little on padding: on Hamlet's act 1 scene 5 (102 sentences), 16 took a third of the CPU
 # time that 64 did, with the same ranking.
 BATCH_SIZE = 16
 
-# Shorter fragments join the next sentence (see split_sentences).
+# Shorter fragments join the next sentence (see answer_sentences).
 MIN_WORDS = 3
-# A paragraph is a run of text without a blank line; a single newline (verse, hard-wrapped prose)
-# does not end a sentence.
-_PARAGRAPH = re.compile(r"\S(?:[^\n]|\n(?![ \t]*\n))*")
-# A sentence ends at . ! or ? (plus closing quotes or brackets) when the next word starts a sentence.
-_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s+[\"'\u201c\u2018(\[]?[A-Z0-9])")
 _WORDS = re.compile(r"\w\w+")
-_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st mt vs etc e.g i.e no vol fig gen col capt lt sgt rev hon fr approx".split())
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 
 @dataclass(frozen=True)
@@ -47,47 +41,23 @@ class RankedSentence:
     score: float  # cosine similarity to the question, clipped at 0 (it is rarely negative)
 
 
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) character offsets of each sentence, in order; `text[start:end]` is stripped.
+def answer_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) character offsets of the sentences to rank, in order.
 
-    A fragment of one or two words ("Ham.", "Yes.", a play's speaker name) joins the sentence after
-    it in its paragraph: alone it would match any question that names it, and answer none.
+    A single line break ends no sentence (verse, hard-wrapped prose), and a fragment of one or two
+    words ("Ham.", "Yes.", a play's speaker name) joins the sentence after it in its paragraph:
+    alone it would match any question that names it, and answer none.
     """
-    spans = []
-    for paragraph in _PARAGRAPH.finditer(text):
-        cuts = [paragraph.start()] + [paragraph.start() + end for end in _sentence_ends(paragraph.group())]
-        pieces = [_strip(text, a, b) for a, b in zip(cuts, cuts[1:] + [paragraph.end()])]
-        start = None
-        for i, (a, b) in enumerate(pieces):
-            start = a if start is None else start
-            if len(_WORDS.findall(text[start:b])) >= MIN_WORDS or i == len(pieces) - 1:
-                spans.append((start, b))
-                start = None
+    spans, start = [], None
+    pieces = sentence_spans(text, line_breaks=False)
+    for i, (a, b) in enumerate(pieces):
+        start = a if start is None else start
+        paragraph_ends = i == len(pieces) - 1 or _BLANK_LINE.search(text, b, pieces[i + 1][0]) is not None
+        if len(_WORDS.findall(text[start:b])) >= MIN_WORDS or paragraph_ends:
+            spans.append((start, b))
+            start = None
     # Lines such as "--" or "*" say nothing a question could ask about.
     return [(a, b) for a, b in spans if _WORDS.search(text[a:b])]
-
-
-def _sentence_ends(paragraph: str) -> list[int]:
-    ends = []
-    for match in _END.finditer(paragraph):
-        if match.group().startswith(".") and _is_abbreviation(paragraph[: match.start() + 1]):
-            continue
-        ends.append(match.end())
-    return ends
-
-
-def _is_abbreviation(text_to_period: str) -> bool:
-    """True when the period ends "Mr.", "e.g." or an initial ("J."), not a sentence."""
-    word = _WORD_BEFORE.search(text_to_period)
-    if word is None:
-        return False
-    word = word.group(1)
-    return word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isupper())
-
-
-def _strip(text: str, start: int, end: int) -> tuple[int, int]:
-    piece = text[start:end]
-    return start + len(piece) - len(piece.lstrip()), end - len(piece) + len(piece.rstrip())
 
 
 def preprocess(encoder: LoadedModel, texts: list[str]) -> dict[str, torch.Tensor]:
@@ -127,7 +97,7 @@ def embed(encoder: LoadedModel, texts: list[str]) -> torch.Tensor:
 
 def rank_sentences(encoder: LoadedModel, question: str, context: str, top_k: int) -> list[RankedSentence]:
     """The `top_k` sentences of `context` closest to `question`, closest first."""
-    spans = split_sentences(context)
+    spans = answer_sentences(context)
     if not spans:
         raise ValueError("The context has no sentence with words in it.")
     vectors = embed(encoder, [question] + [context[a:b] for a, b in spans])

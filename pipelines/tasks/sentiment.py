@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import torch
 
 from pipelines.models import catalog, kinds, lm, loading
-from pipelines.text.inputs import require_text
 from pipelines.runtime.microbatch import MicroBatcher
+from pipelines.text.inputs import require_text
 
 TASK = "sentiment"
 # Single texts from concurrent requests that queue while their model is busy share its next forward

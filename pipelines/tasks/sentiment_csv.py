@@ -11,16 +11,15 @@ import codecs
 import re
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from pipelines.runtime.errors import first_line
 from pipelines.tasks.sentiment import MAX_CSV_ROWS, Progress, load_model, probabilities
-
-TEXT_COLUMN_NAMES = {"text", "review", "reviews", "sentence", "comment", "comments", "content", "body",
-                     "message", "tweet", "description", "feedback", "snippet"}
+from pipelines.text.columns import guess_text_column
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding,
                             nrows=MAX_CSV_ROWS + 1)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
-        raise ValueError(f"'{path.name}' could not be read as CSV ({_first_line(err)}). Check that it is "
+        raise ValueError(f"'{path.name}' could not be read as CSV ({first_line(err)}). Check that it is "
                          "comma-separated with a header row, or export it again as CSV (UTF-8).") from err
     if len(table) == 0:
         raise ValueError(f"'{path.name}' has no rows below its header: add rows of text to score.")
@@ -82,10 +81,6 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise ValueError(f"'{path.name}' has more than {MAX_CSV_ROWS:,} rows: split it into smaller files "
                          "and score them one at a time.")
     return table
-
-
-def _first_line(err: Exception) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def _with_scores(table: pd.DataFrame, filled: list[int], labels: Sequence[str],
@@ -118,33 +113,3 @@ def _unique_path(out_dir: Path, stem: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     safe = re.sub(r"[^\w.-]+", "_", stem)[:60] or "table"
     return out_dir / f"{safe}-scored-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.csv"
-
-
-def guess_text_column(columns: Sequence[str], sample_rows: Sequence[Mapping | Sequence]) -> str:
-    """The column that looks most like free text: the most words per row, numbers not counting,
-    a usual name ('text', 'review', ...) worth two words more. Rows are dicts or lists in column order."""
-    columns = [str(c) for c in columns]
-    if not columns:
-        raise ValueError("The table has no columns: upload a CSV file with a header row.")
-    rows = [r if isinstance(r, Mapping) else dict(zip(columns, r)) for r in sample_rows]
-
-    def looks_like_text(column: str) -> float:
-        cells = [c for c in (str(r.get(column) or "").strip() for r in rows) if c]
-        if cells and all(_is_number(c) for c in cells):
-            return -1.0  # ids, ratings, prices: never the text, whatever the column is called
-        words = sum(len(c.split()) for c in cells if not _is_number(c))
-        return words / max(len(rows), 1) + (2.0 if column.strip().lower() in TEXT_COLUMN_NAMES else 0.0)
-
-    best = max(columns, key=looks_like_text)  # the first of equals wins
-    if looks_like_text(best) <= 0:
-        raise ValueError(f"No column looks like text (columns: {', '.join(columns)}): "
-                         "choose the text column yourself.")
-    return best
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell.replace(",", ""))
-        return True
-    except ValueError:
-        return False

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 
 import torch
 
-from pipelines.models import catalog, kinds, lm, loading
-from pipelines.text.inputs import require_range, require_text
+from pipelines.models import catalog, kinds, lm, loading, seq2seq
 from pipelines.models.loading import LoadedModel
-from pipelines.text.chunking import (Counter, chunk_text, decoder_room, input_window, lm_input_window,
-                                  token_counter)
+from pipelines.text.chunking import Counter, chunk_text, decoder_room, input_window, lm_input_window, token_counter
+from pipelines.text.inputs import require_range, require_text
 
 MAX_ROUNDS = 3  # map-reduce rounds; each shrinks the text by about window / max_new_tokens
 LM_PROMPT = ("Summarize the following text in a few sentences. Write only the summary.\n\n"
@@ -114,7 +113,7 @@ def summarize_chunks(loaded: LoadedModel, chunks: list[str], settings: SummarySe
         return lm.complete_batch(loaded, [LM_PROMPT.format(text=c) for c in chunks], settings.lm_settings())
     inputs = preprocess(loaded, chunks)
     output_ids = forward(loaded, inputs, settings)
-    return postprocess(loaded, output_ids)
+    return seq2seq.decode(loaded, output_ids)
 
 
 def preprocess(loaded: LoadedModel, chunks: list[str]) -> dict:
@@ -124,17 +123,10 @@ def preprocess(loaded: LoadedModel, chunks: list[str]) -> dict:
 
 
 def forward(loaded: LoadedModel, inputs: dict, settings: SummarySettings) -> torch.Tensor:
-    kwargs = {**checkpoint_summary_params(loaded.model.config), **settings.seq2seq_kwargs()}
+    kwargs = {**seq2seq.checkpoint_params(loaded.model.config, "summarization"), **settings.seq2seq_kwargs()}
     kwargs["max_new_tokens"] = decoder_room(loaded.model.config, kwargs["max_new_tokens"])
     with torch.inference_mode():
         return loaded.model.generate(**inputs, **kwargs)
-
-
-def postprocess(loaded: LoadedModel, output_ids: torch.Tensor) -> list[str]:
-    # clean_up_tokenization_spaces=False: what 4.57's pipeline did, so outputs compare one to one
-    texts = loaded.tokenizer.batch_decode(output_ids, skip_special_tokens=True,
-                                          clean_up_tokenization_spaces=False)
-    return [t.strip() for t in texts]
 
 
 def task_prefix(config) -> str:
@@ -145,13 +137,6 @@ def task_prefix(config) -> str:
     if getattr(config, "prefix", None):
         return config.prefix
     return "summarize: " if config.model_type == "t5" else ""
-
-
-def checkpoint_summary_params(config) -> dict:
-    """Decoding knobs a checkpoint keeps in its config for summarization (t5-small: length penalty 2,
-    no repeated trigrams), as 4.57 applied them; lengths and beams come from our settings instead."""
-    params = (getattr(config, "task_specific_params", None) or {}).get("summarization") or {}
-    return {k: params[k] for k in ("length_penalty", "no_repeat_ngram_size", "early_stopping") if k in params}
 
 
 def document_budget(loaded: LoadedModel, settings: SummarySettings) -> int:

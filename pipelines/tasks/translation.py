@@ -22,14 +22,13 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from pipelines.models import catalog, lm, loading
+from pipelines.models import catalog, lm, loading, seq2seq
 from pipelines.models.catalog import ModelSpec
-from pipelines.text.inputs import require_range, require_text
-from pipelines.models.languages import (AS_TRAINED, NAMES, T5_PAIRS, LanguageChoices, Route,  # noqa: F401 (re-exported)
-                                 catalogue_route)
+from pipelines.models.languages import AS_TRAINED, NAMES, T5_PAIRS, LanguageChoices, Route, catalogue_route  # noqa: F401 (re-exported)
 from pipelines.models.loading import LoadedModel
-from pipelines.text.chunking import (decoder_room, fit_pieces, input_window, lm_input_window, split_sentences,
-                                  token_counter)
+from pipelines.text.chunking import decoder_room, fit_pieces, input_window, lm_input_window, token_counter
+from pipelines.text.inputs import require_range, require_text
+from pipelines.text.sentences import split_sentences
 
 LM_PROMPT = ("Translate the following text from {source} to {target}. Write only the translation.\n\n"
              "{text}")
@@ -105,7 +104,7 @@ def translate_batches(loaded: LoadedModel, route: Route, texts: list[str], sourc
             results = lm.complete_batch(loaded, prompts, replace(lm_settings, max_new_tokens=room))
         else:
             inputs = preprocess(loaded, route, [texts[i] for i in batch], source, target)
-            results = postprocess(loaded, forward(loaded, inputs, num_beams, max_new_tokens))
+            results = seq2seq.decode(loaded, forward(loaded, inputs, num_beams, max_new_tokens))
         for i, result in zip(batch, results):
             out[i] = result
     return out
@@ -130,17 +129,10 @@ def preprocess(loaded: LoadedModel, route: Route, texts: list[str], source: str,
 
 
 def forward(loaded: LoadedModel, inputs: dict, num_beams: int, max_new_tokens: int) -> torch.Tensor:
-    params = _checkpoint_params(loaded.model.config)
+    params = seq2seq.checkpoint_params(loaded.model.config, "translation")
     with torch.inference_mode():
         return loaded.model.generate(**inputs, **params, num_beams=num_beams, do_sample=False,
                                      max_new_tokens=decoder_room(loaded.model.config, max_new_tokens))
-
-
-def postprocess(loaded: LoadedModel, output_ids: torch.Tensor) -> list[str]:
-    # clean_up_tokenization_spaces=False: what 4.57's pipeline did, so outputs compare one to one
-    texts = loaded.tokenizer.batch_decode(output_ids, skip_special_tokens=True,
-                                          clean_up_tokenization_spaces=False)
-    return [t.strip() for t in texts]
 
 
 def route_of(spec: ModelSpec) -> Route:
@@ -188,13 +180,6 @@ def _prefix(loaded: LoadedModel, source: str, target: str) -> str:
     if config.model_type == "marian" and getattr(loaded.tokenizer, "supported_language_codes", None):
         return f">>{target}<< "
     return ""
-
-
-def _checkpoint_params(config) -> dict:
-    """Beam-search knobs a checkpoint keeps for translation (t5-small: early stopping), as 4.57 applied."""
-    params = getattr(config, "task_specific_params", None) or {}
-    merged = {k: v for key, p in params.items() if key.startswith("translation") for k, v in p.items()}
-    return {k: merged[k] for k in ("early_stopping", "length_penalty", "no_repeat_ngram_size") if k in merged}
 
 
 def _lm_prompt(text: str, source: str, target: str) -> str:

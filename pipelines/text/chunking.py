@@ -1,101 +1,27 @@
-"""Cutting text into sentences and into pieces that fit a model's input window.
+"""Cutting text into pieces that fit a model's input window, at sentence ends where it can.
 
-Summarization packs sentences into chunks; translation translates sentence by sentence and puts the
-text back together with its original spacing, paragraph breaks included. The splitting knows
+Summarization packs sentences into chunks; translation cuts over-long sentences. The cutting knows
 nothing about models: the size of a piece is measured by a `count` function (a tokenizer's, from
 `token_counter`, or words in the tests) that takes a list of texts and returns their lengths, so
 each step costs one batched call. `input_window` and `lm_input_window` say how big a piece may be.
 
->>> split = split_sentences("Dr. Smith arrived. He sat down.\\n\\nThe end!")
->>> split.sentences
-('Dr. Smith arrived.', 'He sat down.', 'The end!')
->>> split.join(["A.", "B.", "C!"])
-'A. B.\\n\\nC!'
+>>> words = lambda texts: [len(t.split()) for t in texts]
+>>> chunk_text("One two three. Four five. Six.", budget=3, count=words)
+['One two three.', 'Four five. Six.']
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+
+from pipelines.text.sentences import split_sentences
 
 Counter = Callable[[Sequence[str]], Sequence[int]]
 _NO_LIMIT = 100_000  # tokenizers without a known limit report about 1e30
 # Tokens of text per call to a decoder-only LM: a page of text, and still quick on a CPU. Its prompt
 # and answer share one context, so the window also leaves room for the answer.
 LM_WINDOW = 1536
-
-# A full stop after these is part of the sentence, not its end ("Dr. Smith", "e.g. this").
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof st jr sr vs etc e.g i.e inc ltd co corp fig approx dept est gen gov sen rep "
-    "u.s u.k a.m p.m jan feb mar apr jun jul aug sep sept oct nov dec mt ave".split())
-# Sentence-final punctuation (with the quotes or brackets that close it) and the whitespace after
-# it; CJK full stops need no space after them; a line break always ends a piece.
-_BOUNDARY = re.compile(r"([.!?…]+[\"'”’»)\]]*)(\s+)|([。！？]+[”’」』）]*)(\s*)|(\s*\n\s*)")
-_WORD_BEFORE = re.compile(r"[\w.]+$")
-
-
-@dataclass(frozen=True)
-class SplitText:
-    """A text as sentences and the exact separators around them.
-
-    ``separators[i]`` comes before ``sentences[i]`` and the last separator trails the text, so
-    ``join(sentences)`` gives the original text back character for character.
-    """
-
-    sentences: tuple[str, ...]
-    separators: tuple[str, ...]
-
-    def join(self, replacements: Sequence[str]) -> str:
-        """The text with each sentence replaced, in order, keeping the original separators."""
-        if len(replacements) != len(self.sentences):
-            raise ValueError(f"Expected {len(self.sentences)} sentences, got {len(replacements)}.")
-        parts = [self.separators[0]]
-        for sentence, separator in zip(replacements, self.separators[1:]):
-            parts += [sentence, separator]
-        return "".join(parts)
-
-
-def split_sentences(text: str) -> SplitText:
-    """The sentences of a text (line breaks end one too) and the separators between them."""
-    lead = len(text) - len(text.lstrip())
-    sentences, separators = [], [text[:lead]]
-    start = lead  # where the current sentence begins
-    for match in _BOUNDARY.finditer(text, lead):
-        end, gap_end = _sentence_end(text, match)
-        if end is None or end <= start:
-            continue
-        sentences.append(text[start:end])
-        separators.append(text[end:gap_end])
-        start = gap_end
-    if start < len(text):  # the last sentence, unless the text ended right after a boundary
-        body = text[start:].rstrip()
-        sentences.append(body)
-        separators.append(text[start + len(body):])
-    return SplitText(tuple(sentences), tuple(separators))
-
-
-def _sentence_end(text: str, match: re.Match) -> tuple[int | None, int]:
-    """Where the sentence before `match` ends and its separator ends; None if this is no boundary."""
-    if match.group(5) is not None:  # a line break
-        return match.start(), match.end()
-    if match.group(3) is not None:  # CJK punctuation
-        return match.end(3), match.end()
-    gap = match.group(2)
-    if "\n" not in gap:
-        following = text[match.end(): match.end() + 1]
-        if following.islower():  # "e.g. this", "approx. ten": the sentence goes on
-            return None, match.end()
-        word = _WORD_BEFORE.search(text, 0, match.start(1))
-        word = word.group(0).lower() if word else ""
-        if match.group(1).startswith(".") and (word in _ABBREVIATIONS or _is_initial(word)):
-            return None, match.end()
-    return match.end(1), match.end()
-
-
-def _is_initial(word: str) -> bool:
-    """"J" in "J. R. R. Tolkien" (but not "I", which ends sentences often enough)."""
-    return len(word) == 1 and word.isalpha() and word != "i"
 
 
 def pack(lengths: Sequence[int], budget: int) -> list[range]:

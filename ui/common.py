@@ -107,16 +107,15 @@ def user_error(err: Exception) -> gr.Error:
                     "text, other settings or another model.", print_exception=True)
 
 
-def announce_loading(task: str, reference: str | None) -> tuple[str, bool]:
-    """The chosen model's name, and whether this call loads it (then the user is told so first).
-
-    Resolving here also reports an unknown or unavailable model before any other work starts.
-    """
+def announce_loading(task: str, reference: str | catalog.ModelSpec | None) -> tuple[catalog.ModelSpec, bool]:
+    """The chosen model, resolved once for the whole request, and whether this call loads it (then
+    the user is told so first). Resolving here also reports an unknown or unavailable model before
+    any other work starts."""
     spec = catalog.resolve(task, reference)
     if loading.is_loaded(spec):
-        return spec.name, False
+        return spec, False
     gr.Info(f"Loading {spec.name}: first use takes a few seconds.")
-    return spec.name, True
+    return spec, True
 
 
 def timing(started: float, model: str, loaded: bool = False) -> str:

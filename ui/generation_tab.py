@@ -19,15 +19,15 @@ def generate(prompt: str, model: str | None, max_new_tokens: float, temperature:
     """Stream the generated text: each yield carries the text so far."""
     from pipelines.models import lm
     from pipelines.tasks import generation  # deferred import, see app.py
-    name, loads = common.announce_loading(TASK, model)
+    spec, loads = common.announce_loading(TASK, model)
     settings = lm.GenerationSettings(
         max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_p=float(top_p),
         top_k=int(top_k), repetition_penalty=float(repetition_penalty), stop=stop_texts(stop))
     started = time.perf_counter()
     text = ""
-    for text in generation.stream_text(prompt, model or None, settings, system_prompt or None):
-        yield text, generation.GenerationResult(text, name).to_dict(), f"Generating… {_since(started)}"
-    yield text, generation.GenerationResult(text, name).to_dict(), common.timing(started, name, loads)
+    for text in generation.stream_text(prompt, spec, settings, system_prompt or None):
+        yield text, generation.GenerationResult(text, spec.name).to_dict(), f"Generating… {_since(started)}"
+    yield text, generation.GenerationResult(text, spec.name).to_dict(), common.timing(started, spec.name, loads)
 
 
 def _since(started: float) -> str:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from pipelines.models import catalog, kinds
+from pipelines.models import kinds
 from pipelines.text import corpora, inputs
 from ui import common
 
@@ -28,22 +28,14 @@ TOP_K_HEADERS = ["#", "Answer", "Score", "Start", "End"]
 def answer(question: str, context: str, model: str | None, top_k: float, phrase: bool):
     """Run the QA pipeline and shape its result for the tab's outputs."""
     from pipelines.tasks import qa  # deferred import, see app.py
-    _, loads = common.announce_loading(TASK, model)
-    phrase_with = phrasing_model(model) if phrase else None
+    spec, loads = common.announce_loading(TASK, model)
+    phrase_with = qa.default_phraser(spec) if phrase else None
     if phrase_with:
         common.announce_loading("generation", phrase_with)
     started = time.perf_counter()
-    result = qa.answer_question(question, context, model or None, int(top_k), phrase_with=phrase_with)
+    result = qa.answer_question(question, context, spec, int(top_k), phrase_with=phrase_with)
     return (highlight(context, result), answer_rows(result), result.generated or "", result.to_dict(),
             common.timing(started, result.model, loads))
-
-
-def phrasing_model(model: str | None) -> str | None:
-    """The instruct LM that phrases the best sentences as a short answer (the text-generation
-    default); None for models that answer by themselves, since only sentence ranking uses it."""
-    if catalog.resolve(TASK, model).kind != kinds.SENTENCE_ENCODER:
-        return None
-    return catalog.default_spec("generation").name
 
 
 def answer_rows(result: qa.QAResult) -> list[list]:

@@ -22,9 +22,9 @@ CONCURRENT_SINGLE_TEXTS = 16
 def classify(text: str, model: str | None):
     """One text: its label probabilities."""
     from pipelines.tasks import sentiment  # deferred import, see app.py
-    _, loads = common.announce_loading(TASK, model)
+    spec, loads = common.announce_loading(TASK, model)
     started = time.perf_counter()
-    result = sentiment.classify_sentiment(text, model or None)
+    result = sentiment.classify_sentiment(text, spec)
     bars = {item.label: item.score for item in result.labels}
     return bars, result.to_dict(), common.timing(started, result.model, loads)
 
@@ -33,9 +33,9 @@ def classify(text: str, model: str | None):
 def classify_lines(lines: str, model: str | None):
     """Each non-empty line scored on its own, in batches: one table row per line."""
     from pipelines.tasks import sentiment  # deferred import, see app.py
-    _, loads = common.announce_loading(TASK, model)
+    spec, loads = common.announce_loading(TASK, model)
     started = time.perf_counter()
-    results = sentiment.classify_lines((lines or "").splitlines(), model or None)
+    results = sentiment.classify_lines((lines or "").splitlines(), spec)
     rows = [[r.text, r.labels[0].label, round(r.labels[0].score, 4)] for r in results]
     as_json = {"results": [r.to_dict() for r in results]}
     return rows, as_json, common.timing(started, results[0].model, loads)
@@ -48,16 +48,16 @@ def score_file(upload, text_column: str, model: str | None, progress=gr.Progress
     if upload is None:
         raise ValueError("Upload a CSV file first.")
     path = common.file_path(upload)
-    name, loads = common.announce_loading(TASK, model)
+    spec, loads = common.announce_loading(TASK, model)
     started = time.perf_counter()
-    table = sentiment_csv.score_csv(path, path.parent, text_column.strip() or None, model or None,
+    table = sentiment_csv.score_csv(path, path.parent, text_column.strip() or None, spec,
                                     progress=progress_reporter(progress))
     counts = ", ".join(f"{label} {count:,}" for label, count in table.label_counts.items())
     summary = f"Scored {table.rows:,} rows of column `{table.text_column}`: {counts}."
     # the file itself is the first output; a "path" key here would make clients take this for a file
     as_json = {"scored_file": table.path.name, "rows": table.rows, "text_column": table.text_column,
                "label_counts": dict(table.label_counts)}
-    return str(table.path), summary, as_json, common.timing(started, name, loads)
+    return str(table.path), summary, as_json, common.timing(started, spec.name, loads)
 
 
 def progress_reporter(progress: gr.Progress):

@@ -18,12 +18,12 @@ def summarize(text: str, model: str | None, max_new_tokens: float, min_new_token
               num_beams: float, do_sample: bool, temperature: float, top_p: float):
     """Summarize with the chosen length and decoding settings."""
     from pipelines.tasks import summarization  # deferred import, see app.py
-    _, loads = common.announce_loading(TASK, model)
+    spec, loads = common.announce_loading(TASK, model)
     settings = summarization.SummarySettings(
         max_new_tokens=int(max_new_tokens), min_new_tokens=int(min_new_tokens), num_beams=int(num_beams),
         do_sample=bool(do_sample), temperature=float(temperature), top_p=float(top_p))
     started = time.perf_counter()
-    result = summarization.summarize(text, model or None, settings)
+    result = summarization.summarize(text, spec, settings)
     chunks = f" · {result.chunks} chunk{'s' if result.chunks != 1 else ''}"
     return result.summary, result.to_dict(), common.timing(started, result.model, loads) + chunks
 

@@ -17,9 +17,9 @@ TITLE = kinds.TASK_TITLES[TASK]
 def translate(text: str, model: str | None, source_lang: str | None, target_lang: str | None):
     """Translate between the chosen languages (language codes, as the pickers give them)."""
     from pipelines.tasks import translation  # deferred import, see app.py
-    _, loads = common.announce_loading(TASK, model)
+    spec, loads = common.announce_loading(TASK, model)
     started = time.perf_counter()
-    result = translation.translate(text, model or None, source_lang or None, target_lang or None)
+    result = translation.translate(text, spec, source_lang or None, target_lang or None)
     return result.translation, result.to_dict(), common.timing(started, result.model, loads)
 
 

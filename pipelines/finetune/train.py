@@ -21,7 +21,6 @@ from accelerate.utils import set_seed
 from transformers import get_linear_schedule_with_warmup
 
 from pipelines.finetune import card, registry
-from pipelines.runtime import hardware
 from pipelines.finetune.batching import Batches, make_batches
 from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.data import Split, load_labelled, split
@@ -35,6 +34,7 @@ from pipelines.finetune.model import (
     resolve_base,
 )
 from pipelines.finetune.runs import RunFolder
+from pipelines.runtime import hardware
 
 
 @dataclass

@@ -210,8 +210,14 @@ def default_spec(task: str) -> ModelSpec:
                      "setup command, or put a model folder under " + str(settings.models_dir()) + ".")
 
 
-def resolve(task: str, reference: str | None) -> ModelSpec:
-    """Turn what the user typed or picked into a ModelSpec that can be loaded, or raise ValueError."""
+def resolve(task: str, reference: str | ModelSpec | None) -> ModelSpec:
+    """Turn what the user typed or picked into a ModelSpec that can be loaded, or raise ValueError.
+
+    A ModelSpec resolved before (the app resolves once per request, to say "loading" first) is
+    only checked against the task: its files were found when it was resolved.
+    """
+    if isinstance(reference, ModelSpec):
+        return _fits_task(task, reference)
     reference = (reference or "").strip()
     if not reference:
         return default_spec(task)
@@ -275,6 +281,10 @@ def _checked(task: str, spec: ModelSpec) -> ModelSpec:
     ok, why = availability(spec)
     if not ok:
         raise ValueError(why)
+    return _fits_task(task, spec)
+
+
+def _fits_task(task: str, spec: ModelSpec) -> ModelSpec:
     if spec.kind is not None and task not in TASKS_BY_KIND[spec.kind]:
         can = ", ".join(TASK_TITLES[t] for t in TASKS_BY_KIND[spec.kind])
         raise ValueError(f"'{spec.name}' is a {spec.kind} model: it can do {can}, "

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pipelines.models import catalog, kinds, lm, loading
+from pipelines.models.catalog import ModelSpec
 from pipelines.text.inputs import require_text
 
 TASK = "generation"
@@ -30,7 +31,7 @@ class GenerationResult:
         return {"text": self.text, "model": self.model}
 
 
-def stream_text(prompt: str, model: str | None = None, settings: lm.GenerationSettings = lm.GenerationSettings(),
+def stream_text(prompt: str, model: str | ModelSpec | None = None, settings: lm.GenerationSettings = lm.GenerationSettings(),
                 system_prompt: str | None = None) -> Iterator[str]:
     """The generated text so far, growing as tokens arrive, stripped of surrounding space.
 
@@ -41,7 +42,7 @@ def stream_text(prompt: str, model: str | None = None, settings: lm.GenerationSe
     return _stripped(lm.stream(loaded, prompt, settings, system_prompt))
 
 
-def generate_text(prompt: str, model: str | None = None, settings: lm.GenerationSettings = lm.GenerationSettings(),
+def generate_text(prompt: str, model: str | ModelSpec | None = None, settings: lm.GenerationSettings = lm.GenerationSettings(),
                   system_prompt: str | None = None) -> GenerationResult:
     """The whole generated text at once: the last, longest text `stream_text` would yield."""
     loaded, prompt, system_prompt = _prepare(prompt, model, settings, system_prompt)
@@ -51,7 +52,7 @@ def generate_text(prompt: str, model: str | None = None, settings: lm.Generation
     return GenerationResult(text=text, model=loaded.spec.name)
 
 
-def _prepare(prompt: str, model: str | None, settings: lm.GenerationSettings,
+def _prepare(prompt: str, model: str | ModelSpec | None, settings: lm.GenerationSettings,
              system_prompt: str | None) -> tuple[loading.LoadedModel, str, str | None]:
     prompt = require_text(prompt, "prompt")
     system_prompt = (system_prompt or "").strip() or None

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from pipelines.models import catalog, kinds, lm, loading
+from pipelines.models.catalog import ModelSpec
 from pipelines.models.loading import LoadedModel
 from pipelines.tasks import sentence_ranking
 from pipelines.text.inputs import require_range, require_text
@@ -66,8 +67,8 @@ class QAResult:
                 "generated": self.generated}
 
 
-def answer_question(question: str, context: str, model: str | None = None, top_k: int = 3, *,
-                    phrase_with: str | None = None, max_answer_len: int = 30,
+def answer_question(question: str, context: str, model: str | ModelSpec | None = None, top_k: int = 3, *,
+                    phrase_with: str | ModelSpec | None = None, max_answer_len: int = 30,
                     doc_stride: int = 128) -> QAResult:
     """Answer `question` from `context` with the model `model` names (the task's default if None).
 
@@ -273,7 +274,13 @@ def _require_fits(loaded: LoadedModel, tokens: int) -> None:
                          "sentence-ranking model, which read texts of any length.")
 
 
-def _phrase(reference: str, question: str, context: str, ranked: list[sentence_ranking.RankedSentence]) -> str:
+def default_phraser(spec: ModelSpec) -> ModelSpec | None:
+    """The instruct LM that phrases a sentence ranker's best sentences as a short answer (the text
+    generation default); None for models that answer by themselves."""
+    return catalog.default_spec("generation") if spec.kind == kinds.SENTENCE_ENCODER else None
+
+
+def _phrase(reference: str | ModelSpec, question: str, context: str, ranked: list[sentence_ranking.RankedSentence]) -> str:
     """A short answer written by an instruct LM from the best sentences, kept in the context's order."""
     phraser = loading.load(catalog.resolve("qa", reference))
     if phraser.kind not in (kinds.CAUSAL_LM, kinds.SEQ2SEQ):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from pipelines.models import catalog, kinds, lm, loading
+from pipelines.models.catalog import ModelSpec
 from pipelines.runtime.microbatch import MicroBatcher
 from pipelines.text.inputs import require_text
 
@@ -61,12 +62,13 @@ class SentimentResult:
         return {"labels": [{"label": s.label, "score": s.score} for s in self.labels], "model": self.model}
 
 
-def classify_sentiment(text: str, model: str | None = None) -> SentimentResult:
+def classify_sentiment(text: str, model: str | ModelSpec | None = None) -> SentimentResult:
     """One text's label probabilities; concurrent calls for the same model are batched together."""
-    return _SINGLE_TEXTS((model or "").strip() or None, require_text(text, "text"))
+    key = model if isinstance(model, ModelSpec) else (model or "").strip() or None
+    return _SINGLE_TEXTS(key, require_text(text, "text"))
 
 
-def classify_lines(texts: list[str], model: str | None = None, batch_size: int = 32) -> list[SentimentResult]:
+def classify_lines(texts: list[str], model: str | ModelSpec | None = None, batch_size: int = 32) -> list[SentimentResult]:
     """One result per non-empty line, in the order given; empty lines are dropped."""
     lines = [require_text(t, "line") for t in texts if t and t.strip()]
     if not lines:
@@ -82,7 +84,7 @@ def classify_lines(texts: list[str], model: str | None = None, batch_size: int =
 _SINGLE_TEXTS = MicroBatcher(lambda model, texts: classify_lines(texts, model), max_size=MICRO_BATCH)
 
 
-def load_model(model: str | None) -> loading.LoadedModel:
+def load_model(model: str | ModelSpec | None) -> loading.LoadedModel:
     loaded = loading.load(catalog.resolve(TASK, model))
     if loaded.kind not in (kinds.CLASSIFIER, kinds.CAUSAL_LM):
         raise ValueError(f"'{loaded.spec.name}' is a {loaded.kind} model: pick a text classifier or a "

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipelines.models.catalog import ModelSpec
 from pipelines.runtime.errors import first_line
 from pipelines.tasks.sentiment import MAX_CSV_ROWS, Progress, load_model, probabilities
 from pipelines.text.columns import guess_text_column
@@ -30,8 +31,8 @@ class ScoredTable:
     label_counts: dict[str, int]  # rows whose top label is this one; blank rows count nowhere
 
 
-def score_csv(path: str | Path, out_dir: str | Path, text_column: str | None = None, model: str | None = None,
-              batch_size: int = 32, progress: Progress | None = None) -> ScoredTable:
+def score_csv(path: str | Path, out_dir: str | Path, text_column: str | None = None,
+              model: str | ModelSpec | None = None, batch_size: int = 32, progress: Progress | None = None) -> ScoredTable:
     """Classify the text column of every row and write a new CSV with the scores; the input is only read."""
     source = Path(path)
     table = _read_csv(source)

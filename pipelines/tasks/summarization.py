@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from pipelines.models import catalog, kinds, lm, loading, seq2seq
+from pipelines.models.catalog import ModelSpec
 from pipelines.models.loading import LoadedModel
 from pipelines.text.chunking import Counter, chunk_text, decoder_room, input_window, lm_input_window, token_counter
 from pipelines.text.inputs import require_range, require_text
@@ -78,7 +79,7 @@ class SummaryResult:
         return {"summary": self.summary, "chunks": self.chunks, "model": self.model}
 
 
-def summarize(text: str, model: str | None = None,
+def summarize(text: str, model: str | ModelSpec | None = None,
               settings: SummarySettings = SummarySettings()) -> SummaryResult:
     """Summarize `text` with the model a user picked (a catalogue name, Hub id or local folder)."""
     text = require_text(text, "text to summarize")

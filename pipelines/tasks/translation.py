@@ -52,7 +52,7 @@ class TranslationResult:
                 "source_lang": self.source_lang, "target_lang": self.target_lang}
 
 
-def language_choices(model: str | None) -> LanguageChoices:
+def language_choices(model: str | ModelSpec | None) -> LanguageChoices:
     """The languages a model can translate from and into, for the pickers (no download for catalogue
     entries: their directions are listed in the catalogue)."""
     reference = (model or "").strip()
@@ -61,7 +61,7 @@ def language_choices(model: str | None) -> LanguageChoices:
     return route_of(spec).choices()
 
 
-def translate(text: str, model: str | None = None, source_lang: str | None = None,
+def translate(text: str, model: str | ModelSpec | None = None, source_lang: str | None = None,
               target_lang: str | None = None, *, num_beams: int = 4, max_new_tokens: int = 256,
               batch_size: int = 16) -> TranslationResult:
     """Translate `text` sentence by sentence, keeping its spacing and paragraph breaks."""

@@ -14,7 +14,7 @@ os.environ.setdefault("STUDIO_PRECISION", "float32")
 
 import pytest  # noqa: E402
 
-from tests import tiny_models  # noqa: E402
+from tests.helpers import tiny_models  # noqa: E402
 
 
 @pytest.fixture(scope="session")

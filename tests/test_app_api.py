@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import os
-import socket
 import subprocess
 import sys
 
@@ -18,6 +17,7 @@ from gradio_client.exceptions import AppError
 
 from pipelines.models import loading
 from pipelines.tasks import translation
+from tests.helpers.app import served_app
 
 CONTEXT = ("Miguel de Cervantes was a Spanish writer born in 1547 in Alcala de Henares. "
            "He wrote Don Quixote, which many call the first modern novel.")
@@ -25,21 +25,10 @@ PUBLIC_ENDPOINTS = {"/answer_question", "/classify_sentiment", "/classify_lines"
                     "/summarize", "/translate", "/generate", "/start_finetune", "/finetune_status"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def client(studio_home, tiny_qa, tiny_classifier, tiny_encoder, tiny_bart, tiny_t5, tiny_lm):
-    import app
-
-    demo = app.build_demo()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
-                **app.LAUNCH_OPTIONS)
-    yield Client(demo.local_url, verbose=False)
-    demo.close()
+    with served_app() as client:
+        yield client
 
 
 def test_building_the_app_loads_no_model(studio_home, tiny_qa, monkeypatch):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser_support import SCREENSHOTS, browser_page, running_app
+from tests.helpers.browser import SCREENSHOTS, browser_page, running_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -110,7 +110,7 @@ def test_inputs_are_checked_when_called(tiny_lm, tiny_classifier):
 
 
 def test_plain_lm_continues_the_prompt_with_a_system_prompt(studio_home):
-    from tests.tiny_models import build_causal_lm
+    from tests.helpers.tiny_models import build_causal_lm
 
     folder = studio_home / "models" / "tiny-lm-plain"
     if not folder.exists():

@@ -14,7 +14,7 @@ from pipelines.tasks import qa
 from pipelines.tasks.sentence_ranking import answer_sentences
 from pipelines.text import corpora
 from pipelines.text.inputs import MAX_INPUT_CHARS
-from tests.tiny_models import CORPUS
+from tests.helpers.tiny_models import CORPUS
 
 EXAMPLES = json.loads((REPO_ROOT / "examples" / "qa.json").read_text())
 CERVANTES = EXAMPLES[0]["context"]

@@ -8,8 +8,8 @@ import pytest
 from pipelines.models import catalog, loading
 from pipelines.tasks import qa
 from pipelines.text import corpora
-from tests.reference import run_reference
-from tests.tiny_models import CORPUS
+from tests.helpers.reference import run_reference
+from tests.helpers.tiny_models import CORPUS
 
 pytestmark = pytest.mark.reference
 

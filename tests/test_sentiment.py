@@ -13,7 +13,7 @@ from pipelines.tasks import sentiment
 from pipelines.tasks.sentiment import classify_lines, classify_sentiment
 from pipelines.tasks.sentiment_csv import MAX_CSV_ROWS, score_csv
 from pipelines.text.columns import guess_text_column
-from tests import tiny_models
+from tests.helpers import tiny_models
 
 LABELS = ("sad", "meh", "glad")  # not NEGATIVE/POSITIVE: the names must come from the config
 TEXTS = [

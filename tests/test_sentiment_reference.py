@@ -7,8 +7,8 @@ import pytest
 from pipelines.models.lm import GenerationSettings
 from pipelines.tasks.generation import generate_text
 from pipelines.tasks.sentiment import classify_lines
-from tests.reference import run_reference
-from tests.tiny_models import build_causal_lm, build_classifier
+from tests.helpers.reference import run_reference
+from tests.helpers.tiny_models import build_causal_lm, build_classifier
 
 pytestmark = pytest.mark.reference
 

@@ -8,7 +8,7 @@ import torch
 
 from pipelines.tasks.summarization import SummarySettings, summarize
 from pipelines.tasks.translation import translate
-from tests.reference import run_reference
+from tests.helpers.reference import run_reference
 
 pytestmark = pytest.mark.reference
 

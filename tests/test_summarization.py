@@ -11,7 +11,7 @@ from pipelines.models import catalog, loading
 from pipelines.runtime.settings import REPO_ROOT
 from pipelines.tasks.summarization import SummaryResult, SummarySettings, summarize, task_prefix
 from pipelines.text.chunking import chunk_text, pack
-from tests.tiny_models import CORPUS
+from tests.helpers.tiny_models import CORPUS
 
 LONG_TEXT = " ".join(CORPUS * 4)  # about 600 tokens: ten windows of the tiny models' 64
 FAST = SummarySettings(max_new_tokens=4, num_beams=1)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-REF_PYTHON = Path(__file__).resolve().parent.parent / ".venv-ref" / "bin" / "python"
+REF_PYTHON = Path(__file__).resolve().parents[2] / ".venv-ref" / "bin" / "python"
 
 
 def run_reference(script: str, payload: dict, timeout_s: float = 300) -> dict:

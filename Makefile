@@ -16,9 +16,9 @@ run: $(VENV)/.app
 test: $(VENV)/.dev $(REF)/.ok chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# unit tests on tiny models only: seconds, no browser, no packaged models
+# unit tests on tiny models only: no training, browser, packaged models or reference env (about a minute)
 test-fast: $(VENV)/.dev
-	$(PY) -m pytest -m "not slow and not browser and not reference" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not browser and not reference and not training" $(PYTEST_ARGS)
 
 # the benchmark suite (BENCHMARKS.md); e.g. make bench BENCH_ARGS="--quick" or "--only app_load"
 bench: $(VENV)/.dev $(REF)/.ok

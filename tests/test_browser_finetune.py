@@ -13,9 +13,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests import tiny_models
-from tests.browser_support import SCREENSHOTS, browser_page, running_app
-from tests.tiny_models import write_keywords_csv
+from tests.helpers import tiny_models
+from tests.helpers.browser import SCREENSHOTS, browser_page, running_app
+from tests.helpers.tiny_models import write_keywords_csv
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -68,16 +68,35 @@ def test_upload_map_and_preview(page, tmp_path):
     page.locator("#finetune-file input[type=file]").set_input_files(str(upload))
     expect(page.locator("#finetune-summary")).to_contain_text("60 rows", timeout=60_000)
     expect(page.locator("#finetune-preview")).to_contain_text("the film was")
-    expect(page.locator("#finetune-text-column input")).to_have_value("review")
-    pick(page, "finetune-label-column", "id")  # a wrong choice gets the backend's message
+    expect(page.locator("#finetune-column-1 input")).to_have_value("review")
+    pick(page, "finetune-column-2", "id")  # a wrong choice gets the backend's message
     expect(page.get_by_text("not a label column").first).to_be_visible()
-    pick(page, "finetune-label-column", "sentiment")
+    pick(page, "finetune-column-2", "sentiment")
     expect(page.locator("#finetune-counts")).to_contain_text("positive")
     expect(page.locator("#finetune-counts")).to_contain_text("30")
     screenshot(page, "data")
 
 
-def test_train_reload_mid_run_and_see_results(page):
+def test_the_task_decides_the_columns_asked_for(page):
+    page.locator("#finetune-task").get_by_text("Extractive question answering").click()
+    expect(page.locator("#finetune-column-1")).to_contain_text("Context column")
+    expect(page.locator("#finetune-column-3")).to_contain_text("Answer column")
+    expect(page.locator("#finetune-adapt")).to_be_hidden()  # adaptation is offered for classification
+    pick(page, "finetune-example", "Shakespeare scenes and written passages (preset: 460 questions)")
+    expect(page.locator("#finetune-counts")).to_contain_text("460", timeout=60_000)
+    expect(page.locator("#finetune-column-2 input")).to_have_value("question")
+    expect(page.locator("#finetune-max-length input")).to_have_value("384")
+    screenshot(page, "qa_data")
+    page.locator("#finetune-task").get_by_text("Text classification").click()
+    expect(page.locator("#finetune-column-1")).to_contain_text("Text column")
+    expect(page.locator("#finetune-column-3")).to_be_hidden()
+
+
+def test_train_reload_mid_run_and_see_results(page, tmp_path):
+    upload = write_keywords_csv(tmp_path / "reviews.csv", header=("id", "review", "sentiment"))
+    page.locator("#finetune-file button[aria-label='Clear']").click()  # the example of the last test
+    page.locator("#finetune-file input[type=file]").set_input_files(str(upload))
+    expect(page.locator("#finetune-counts")).to_contain_text("30", timeout=60_000)
     base = page.locator("#finetune-base input")
     base.fill("tiny-encoder")
     base.press("Enter")
@@ -99,7 +118,7 @@ def test_train_reload_mid_run_and_see_results(page):
     expect(page.locator("#finetune-status")).to_contain_text("Training")
     expect(page.locator("#finetune-loss-plot canvas, #finetune-loss-plot svg").first).to_be_visible()
     expect(page.locator("#finetune-comparison")).to_contain_text("accuracy")  # base scores, before the end
-    expect(page.locator("#finetune-metrics-plot")).to_contain_text("macro-F1")  # its curves drawn, mid-run
+    expect(page.locator("#finetune-metrics-plot")).to_contain_text("macro_f1")  # its curves drawn, mid-run
     screenshot(page, "running")
 
     page.reload()
@@ -118,6 +137,7 @@ def test_train_reload_mid_run_and_see_results(page):
     expect(page.locator("#finetune-confusion-tuned")).to_contain_text("positive")
     expect(page.locator("#finetune-download")).to_be_visible()
     expect(page.locator("#finetune-note")).to_contain_text("Sentiment")
+    expect(page.locator("#finetune-examples")).to_contain_text("the film was")  # held-out rows side by side
     expect(page.locator("#finetune-progress")).to_contain_text(f"step {total} / {total}")
     screenshot(page, "finished")
 

@@ -1,5 +1,6 @@
-"""Fine-tuning data: reading each format, guessing columns, every bad input's message, the stratified
-split, the length-grouped sampler, the config file, and the rotten-tomatoes preset's sample."""
+"""Fine-tuning data for text classification: reading each format, guessing columns, every bad input's
+message, the stratified split, the length-grouped sampler, the config file, and the rotten-tomatoes
+preset's sample."""
 
 from __future__ import annotations
 
@@ -10,10 +11,17 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from pipelines.finetune import data
+from pipelines.finetune import data, tasks
 from pipelines.finetune.batching import LengthGroupedSampler
 from pipelines.finetune.config import FinetuneConfig
-from pipelines.finetune.model import head_labels
+from pipelines.finetune.tasks.classification import MIN_ROWS, head_labels, split
+
+CLASSIFICATION = tasks.get("classification")
+
+
+def labelled(path, **columns):
+    """(rows, the column of each role) as a classification run reads them."""
+    return data.load_rows(path, CLASSIFICATION, columns)
 
 
 def rows(n=40, labels=("positive", "negative")):
@@ -40,43 +48,42 @@ def test_every_format_loads_with_guessed_columns(tmp_path, suffix):
         path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
     else:
         pd.DataFrame(records).to_parquet(path)
-    labelled = data.load_labelled(path)
-    assert (labelled.text_column, labelled.label_column) == ("review", "sentiment")
-    assert labelled.label_counts == {"negative": 20, "positive": 20}
-    assert labelled.texts[3] == records[3]["review"]
+    found, columns = labelled(path)
+    assert columns == {"text": "review", "label": "sentiment"}
+    assert CLASSIFICATION.summary(found) == {"negative": 20, "positive": 20}
+    assert found["text"][3] == records[3]["review"]
 
 
 def test_preview_shows_first_rows_guesses_and_counts(tmp_path):
     path = write_csv(tmp_path / "d.csv", rows(25))
-    shown = data.preview(path)
+    shown = data.preview(path, CLASSIFICATION)
     assert shown.columns == ("id", "review", "sentiment")
     assert len(shown.rows) == data.PREVIEW_ROWS and shown.rows[0]["review"] == "review number 0 says it was positive"
-    assert (shown.text_column, shown.label_column, shown.n_rows) == ("review", "sentiment", 25)
-    assert shown.label_counts == {"positive": 13, "negative": 12}
-    assert json.loads(json.dumps(shown.to_dict()))["label_counts"] == shown.label_counts
+    assert (shown.guesses, shown.n_rows) == ({"text": "review", "label": "sentiment"}, 25)
+    assert json.loads(json.dumps(shown.to_dict()))["guesses"] == shown.guesses
 
 
 def test_columns_are_guessed_by_content_when_names_say_nothing(tmp_path):
     records = [{"a": f"a long piece of text number {i} with many words in it", "b": "x" if i % 3 else "y",
                 "c": f"{i}"} for i in range(30)]
-    text, label = data.guess_columns(data.read_table(write_csv(tmp_path / "d.csv", records)))
-    assert (text, label) == ("a", "b")
+    guesses = CLASSIFICATION.guess_columns(data.read_table(write_csv(tmp_path / "d.csv", records)))
+    assert guesses == {"text": "a", "label": "b"}
 
 
 def bad(tmp_path, records, **columns):
     with pytest.raises(ValueError) as err:
-        data.load_labelled(write_csv(tmp_path / "bad.csv", records), **columns)
+        labelled(write_csv(tmp_path / "bad.csv", records), **columns)
     return str(err.value)
 
 
 def test_a_missing_column_is_named_with_the_columns_there_are(tmp_path):
-    message = bad(tmp_path, rows(), text_column="review", label_column="stars")
+    message = bad(tmp_path, rows(), text="review", label="stars")
     assert "no column 'stars'" in message and "id, review, sentiment" in message
 
 
 def test_an_empty_text_column_is_refused(tmp_path):
     records = [dict(r, review="") for r in rows()]
-    message = bad(tmp_path, records, text_column="review", label_column="sentiment")
+    message = bad(tmp_path, records, text="review", label="sentiment")
     assert "Column 'review' is empty" in message
 
 
@@ -108,8 +115,8 @@ def test_a_class_with_one_row_cannot_be_split(tmp_path):
 
 
 def test_too_few_rows(tmp_path):
-    message = bad(tmp_path, rows(data.MIN_ROWS - 1))
-    assert f"has {data.MIN_ROWS - 1} rows" in message and f"at least {data.MIN_ROWS}" in message
+    message = bad(tmp_path, rows(MIN_ROWS - 1))
+    assert f"has {MIN_ROWS - 1} rows" in message and f"at least {MIN_ROWS}" in message
 
 
 def test_non_utf8_text_names_the_line(tmp_path):
@@ -118,7 +125,7 @@ def test_non_utf8_text_names_the_line(tmp_path):
     lines[4] = lines[4].replace(b"review", "révïew".encode("latin-1"))
     path.write_bytes(b"\n".join(lines))
     with pytest.raises(ValueError, match=r"Line 5 of 'latin.csv' is not UTF-8 .*byte 0xe9.*UTF-8"):
-        data.load_labelled(path)
+        labelled(path)
 
 
 def test_malformed_json_lines_name_the_line(tmp_path):
@@ -127,7 +134,7 @@ def test_malformed_json_lines_name_the_line(tmp_path):
     lines[2] = lines[2][:-1]  # the closing brace is missing
     path.write_text("\n".join(lines))
     with pytest.raises(ValueError, match=r"Line 3 of 'd.jsonl' is not valid JSON"):
-        data.load_labelled(path)
+        labelled(path)
 
 
 def test_malformed_json_array_names_the_line(tmp_path):
@@ -167,20 +174,21 @@ def test_a_ragged_csv_says_what_the_parser_found(tmp_path):
 
 
 def test_the_text_column_must_hold_text(tmp_path):
-    assert "holds" in bad(tmp_path, rows(), text_column="id", label_column="sentiment")
+    assert "holds" in bad(tmp_path, rows(), text="id", label="sentiment")
 
 
 def test_split_is_stratified_disjoint_and_fixed_by_the_seed(tmp_path):
     records = rows(100, labels=("a", "a", "a", "b"))  # 75 / 25
-    labelled = data.load_labelled(write_csv(tmp_path / "d.csv", records))
-    first = data.split(labelled, ("a", "b"), eval_fraction=0.2, max_eval_rows=1000, max_train_rows=None, seed=1)
-    again = data.split(labelled, ("a", "b"), eval_fraction=0.2, max_eval_rows=1000, max_train_rows=None, seed=1)
-    assert len(first.held_out) == 20 and len(first.train) == 80
-    assert Counter(first.held_out["label"]) == {0: 15, 1: 5}  # the 3:1 ratio, kept
-    assert first.held_out["text"] == again.held_out["text"]
-    assert not set(first.held_out["text"]) & set(first.train["text"])
-    capped = data.split(labelled, ("a", "b"), eval_fraction=0.2, max_eval_rows=10, max_train_rows=40, seed=1)
-    assert (len(capped.held_out), len(capped.train)) == (10, 40)
+    found, _ = labelled(write_csv(tmp_path / "d.csv", records))
+    config = FinetuneConfig(data_file="d.csv", eval_fraction=0.2, seed=1)
+    train, held_out = split(found, ("a", "b"), config)
+    again_train, again_held_out = split(found, ("a", "b"), config)
+    assert len(held_out) == 20 and len(train) == 80
+    assert Counter(held_out["label"]) == {0: 15, 1: 5}  # the 3:1 ratio, kept
+    assert list(held_out["text"]) == list(again_held_out["text"])
+    assert not set(held_out["text"]) & set(train["text"])
+    capped_train, capped_held_out = split(found, ("a", "b"), config.with_changes(max_eval_rows=10, max_train_rows=40))
+    assert (len(capped_held_out), len(capped_train)) == (10, 40)
 
 
 def test_copy_into_leaves_the_upload_untouched(tmp_path):
@@ -216,6 +224,11 @@ def test_config_round_trips_and_explains_bad_values(tmp_path):
         FinetuneConfig.from_dict({"data_file": "d.csv", "learning_rat": 0.1})
     with pytest.raises(ValueError, match="must be a folder name"):
         FinetuneConfig(data_file="d.csv", name="../escape")
+    with pytest.raises(ValueError, match="task must be one of classification, extractive-qa, masked-lm"):
+        FinetuneConfig(data_file="d.csv", task="translation")
+    # a config written before runs had a task names its two columns directly
+    old = FinetuneConfig.from_dict({"data_file": "d.csv", "text_column": "review", "label_column": None})
+    assert (old.task, old.columns) == ("classification", {"text": "review"})
 
 
 def test_a_classifier_keeps_its_head_only_for_the_same_labels():
@@ -228,12 +241,12 @@ def test_a_classifier_keeps_its_head_only_for_the_same_labels():
 
 
 def test_rotten_tomatoes_sample_has_reviews_only(studio_home):
-    from pipelines.finetune.presets import preset_config, rotten_tomatoes_sample
+    from pipelines.finetune.presets import preset_configs, rotten_tomatoes_sample
 
     sample = pd.read_csv(rotten_tomatoes_sample(300, seed=0))
     assert len(sample) == 300 and list(sample.columns) == ["text", "label"]
     assert set(sample["label"]) == {"positive", "negative"}
-    config = preset_config("rotten-tomatoes", max_train_rows=200, epochs=1)
+    (config,) = preset_configs("rotten-tomatoes", max_train_rows=200, epochs=1)
     assert (config.max_train_rows, config.max_eval_rows, config.eval_fraction) == (200, 200, 0.5)
     assert pd.read_csv(config.data_file).shape == (400, 2)
 

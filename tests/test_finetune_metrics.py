@@ -91,19 +91,44 @@ def test_each_import_stands_on_its_own_line(name):
     assert not [line for line in source.splitlines() if line.startswith("import ") and "," in line]
 
 
-def test_score_reports_every_metric_and_the_mistakes_most_confident_first():
-    import datasets
+def test_classification_score_reports_every_metric_and_each_example():
+    from pipelines.finetune.tasks.base import Evaluation
+    from pipelines.finetune.tasks.classification import score
 
-    from pipelines.finetune.evaluation import Evaluation, score
-
-    held_out = datasets.Dataset.from_dict({"text": ["t0", "t1", "t2", "t3", "t4"], "label": [0, 1, 0, 0, 1]})
     evaluation = score(predicted=[0, 1, 1, 0, 0], references=[0, 1, 0, 0, 1], confidences=[0.9, 0.8, 0.6, 0.7, 0.95],
-                       held_out=held_out, label_names=("neg", "pos"))
-    assert evaluation.accuracy == pytest.approx(0.6)
-    assert evaluation.macro_f1 == pytest.approx(sk.f1_score([0, 1, 0, 0, 1], [0, 1, 1, 0, 0], average="macro"))
-    assert evaluation.confusion_matrix == ((2, 1), (1, 1))
-    assert [(c.label, c.support) for c in evaluation.per_class] == [("neg", 3), ("pos", 2)]
-    assert evaluation.per_class[0].recall == pytest.approx(2 / 3) and evaluation.per_class[1].precision == 0.5
-    assert [(m.text, m.label, m.predicted) for m in evaluation.misclassified] == [("t4", "pos", "neg"),
-                                                                                 ("t2", "neg", "pos")]
+                       true_probabilities=[0.9, 0.8, 0.4, 0.7, 0.05], texts=["t0", "t1", "t2", "t3", "t4"],
+                       label_names=("neg", "pos"))
+    assert evaluation.metrics["accuracy"] == pytest.approx(0.6)
+    assert evaluation.metrics["macro_f1"] == pytest.approx(sk.f1_score([0, 1, 0, 0, 1], [0, 1, 1, 0, 0],
+                                                                       average="macro"))
+    assert evaluation.details["confusion_matrix"] == [[2, 1], [1, 1]]
+    assert [(c["label"], c["support"]) for c in evaluation.details["per_class"]] == [("neg", 3), ("pos", 2)]
+    assert evaluation.details["per_class"][0]["recall"] == pytest.approx(2 / 3)
+    assert [(o.input, o.reference, o.prediction) for o in evaluation.outputs][2] == ("t2", "neg", "pos (0.60)")
+    assert [o.score for o in evaluation.outputs] == [0.9, 0.8, 0.4, 0.7, 0.05]  # p(true label): worst is t4
     assert Evaluation.from_dict(evaluation.to_dict()) == evaluation
+
+
+def test_paired_examples_put_the_fine_tuned_models_worst_first():
+    from pipelines.finetune.evaluation import paired_examples
+    from pipelines.finetune.tasks.base import Evaluation, ExampleOutput
+
+    def evaluation(*scores):
+        return Evaluation({}, tuple(ExampleOutput(f"t{i}", "ref", f"p{i}", s) for i, s in enumerate(scores)))
+
+    rows = paired_examples(evaluation(0.9, 0.1, 0.5), evaluation(0.2, 0.2, 1.0))
+    assert [row["input"] for row in rows] == ["t0", "t1", "t2"]  # equal 0.2: the one the base did better first
+    assert rows[0] == {"input": "t0", "reference": "ref", "base": "p0", "fine_tuned": "p0", "base_score": 0.9,
+                       "fine_tuned_score": 0.2}
+    with pytest.raises(ValueError, match="same rows"):
+        paired_examples(evaluation(0.1), evaluation(0.1, 0.2))
+
+
+def test_squad_scores_match_hand_computed_values():
+    squad = load_metric("squad")
+    # "Alcala de Henares" against "in Alcala de Henares": 3 of 4 predicted words right, all 3 gold found
+    got = squad.compute(predictions=["in Alcala de Henares", "1547", ""], references=[["Alcala de Henares"],
+                                                                                      ["1547", "in 1547"], ["x"]])
+    assert got["exact_match"] == pytest.approx(100 / 3)
+    assert got["f1"] == pytest.approx(100 * (2 * 0.75 * 1 / 1.75 + 1 + 0) / 3)
+    assert "no_answer_exact" not in got  # every question here has an answer

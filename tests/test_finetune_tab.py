@@ -6,23 +6,17 @@ become other tests' defaults); training runs in `accelerate launch` processes, a
 
 from __future__ import annotations
 
-import socket
 import time
 
 import gradio as gr
 import pandas as pd
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from pipelines.models import catalog, kinds
-from tests import tiny_models
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.helpers import tiny_models
+from tests.helpers.app import served_app
 
 
 @pytest.fixture(scope="module")
@@ -39,22 +33,18 @@ def reviews_csv(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(home):
-    import app
-
-    demo = app.build_demo()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
-    yield Client(demo.local_url, verbose=False)
-    demo.close()
+    with served_app() as client:
+        yield client
 
 
 EPOCHS, STEPS_PER_EPOCH = 15, 6  # 48 training rows in batches of 8; a random tiny BERT needs ~50 steps
 
 
-def settings(upload, epochs=EPOCHS, name="", logging_steps=1):
-    """/start_finetune's inputs in order: data, columns, base, mode, k, lr, epochs, batch, max length, seed,
-    precision, logging steps, model name, dataset name (the last input, eval steps, keeps its default)."""
-    return [upload, "review", "sentiment", "tiny-encoder", "full", 2, 3e-3, epochs, 8, 32, 42, "no",
-            logging_steps, name, ""]
+def settings(upload, epochs=EPOCHS, name="", logging_steps=1, eval_steps=0):
+    """/start_finetune's inputs in order: task, data, columns, base, mode, k, lr, epochs, batch, max length,
+    seed, precision, logging steps, model name, dataset name, eval steps (adapt_first keeps its default)."""
+    return ["classification", upload, {"text": "review", "label": "sentiment"}, "tiny-encoder", "full", 2, 3e-3,
+            epochs, 8, 32, 42, "no", logging_steps, name, "", eval_steps]
 
 
 def wait_for(client, run_id, states, timeout_s=300.0) -> dict:
@@ -72,7 +62,7 @@ def wait_for(client, run_id, states, timeout_s=300.0) -> dict:
 def test_preview_shows_rows_columns_guesses_and_counts(reviews_csv):
     from ui import finetune_data
 
-    shown, summary, text, label, counts = finetune_data.show_preview(str(reviews_csv))
+    shown, summary, text, label, _, _, counts = finetune_data.show_preview("classification", str(reviews_csv))
     rows = shown["value"]
     assert shown["visible"] and isinstance(rows, pd.DataFrame) and list(rows.columns) == ["id", "review", "sentiment"]
     assert len(rows) == 10 and rows["review"][0].startswith("the film was")
@@ -85,9 +75,10 @@ def test_preview_shows_rows_columns_guesses_and_counts(reviews_csv):
 def test_changing_a_column_rechecks_and_warns_with_the_backends_message(reviews_csv):
     from ui import finetune_data
 
-    assert sorted(finetune_data.check_columns(str(reviews_csv), "review", "sentiment"))[0] == ["negative", 30]
+    counts = finetune_data.check_columns("classification", str(reviews_csv), "review", "sentiment", None, None)
+    assert sorted(counts)[0] == ["negative", 30]
     with pytest.warns(UserWarning, match="not a label column"):  # 60 distinct ids
-        assert finetune_data.check_columns(str(reviews_csv), "review", "id") == []
+        assert finetune_data.check_columns("classification", str(reviews_csv), "review", "id", None, None) == []
 
 
 def test_a_bad_upload_gets_the_backends_message(tmp_path):
@@ -96,15 +87,16 @@ def test_a_bad_upload_gets_the_backends_message(tmp_path):
     latin1 = tmp_path / "latin1.csv"
     latin1.write_bytes("text,label\ncaf\xe9,positive\n".encode("latin-1"))
     with pytest.raises(gr.Error, match="not UTF-8"):
-        finetune_data.show_preview(str(latin1))
+        finetune_data.show_preview("classification", str(latin1))
     assert latin1.read_bytes().startswith(b"text,label")  # the upload itself is left as it was
 
 
 def test_examples_and_the_offline_hub(home):
     from ui import finetune_data
 
-    path, *unchanged = finetune_data.choose_example(finetune_data.CSV_EXAMPLE)
-    _, _, text, label, counts = finetune_data.show_preview(path)
+    csv_example = next(k for k, v in finetune_data.EXAMPLES["classification"].items() if v.endswith(".csv"))
+    path, *unchanged = finetune_data.choose_example("classification", csv_example)
+    _, _, text, label, _, _, counts = finetune_data.show_preview("classification", path)
     assert (text["value"], label["value"]) == ("text", "label") and len(counts) == 2
     assert sum(n for _, n in counts) >= 60
     with pytest.raises(gr.Error, match="offline"):
@@ -117,18 +109,20 @@ def test_examples_and_the_offline_hub(home):
 @pytest.fixture(scope="module")
 def finished_run(client, reviews_csv, home):
     started = client.predict(*settings(handle_file(str(reviews_csv)), name="tab-tuned"), api_name="/start_finetune")
-    assert set(started) == {"run_id", "status"} and started["status"] in ("queued", "running")
+    assert set(started) == {"run_id", "status", "runs"} and started["status"] in ("queued", "running")
     return wait_for(client, started["run_id"], ("finished", "failed"))
 
 
+@pytest.mark.training
 def test_a_run_started_through_the_api_trains_and_reports_metrics(finished_run):
     status = finished_run
     assert status["status"] == "finished", status["message"]
     progress = status["progress"]
     assert progress["step"] == progress["total_steps"] == EPOCHS * STEPS_PER_EPOCH and progress["elapsed_s"] > 0
-    assert [e["model"] for e in status["evaluations"]] == ["base"] + ["finetuned"] * EPOCHS
+    assert [e["model"] for e in status["evaluations"]] == ["base"] + ["fine_tuned"] * EPOCHS
     result = status["result"]
-    assert result["finetuned"]["accuracy"] > result["base"]["accuracy"]
+    assert (status["task"], status["metric"]) == ("classification", "accuracy")
+    assert result["fine_tuned"]["accuracy"] > result["base"]["accuracy"]
     assert status["model_name"] == "tab-tuned" and not status["can_resume"]
     # what the run was started with, which the form no longer shows after a reload
     settings_used = status["settings"]
@@ -139,6 +133,7 @@ def test_a_run_started_through_the_api_trains_and_reports_metrics(finished_run):
     assert settings_used["train_rows"] == 48 and settings_used["held_out_rows"] == result["held_out_rows"] == 12
 
 
+@pytest.mark.training
 def test_the_new_model_is_in_the_sentiment_picker(finished_run):
     from ui import common
 
@@ -146,38 +141,45 @@ def test_the_new_model_is_in_the_sentiment_picker(finished_run):
     assert catalog.resolve("sentiment", "tab-tuned").kind == kinds.CLASSIFIER
 
 
+@pytest.mark.training
 def test_the_run_view_shows_curves_results_and_the_zip(finished_run, home):
     from ui import finetune_tab
 
     values = finetune_tab.show_run(finished_run["run_id"], None)
-    (status, bar, loss, scores, comparison, confusion_base, confusion_tuned, mistakes, download, note,
-     stop, resume, runs, as_json, run_id, seen) = values
+    (status, bar, loss, scores, comparison, chain_note, chain, confusion_base, confusion_tuned, examples, download,
+     note, stop, resume, runs, as_json, run_id, seen) = values
     total = EPOCHS * STEPS_PER_EPOCH
     assert "Finished" in status and f"step {total} / {total}" in bar
-    assert (f"Full fine-tuning of `tiny-encoder` on reviews (48 training rows, 12 held out): learning rate 0.003, "
+    assert (f"Text classification: full fine-tuning of `tiny-encoder` on reviews (48 training rows, 12 held out): "
+            f"learning rate 0.003, "
             f"{EPOCHS} epochs, batch 8, max length 32, seed 42, precision no; held-out rows scored after each "
             "epoch.") in status
     assert list(loss["step"]) == list(range(1, total + 1)) and loss["loss"].notna().all()
-    assert set(scores["metric"]) == {"accuracy", "macro-F1"}
-    assert sorted(set(scores["epoch"])) == list(range(EPOCHS + 1))
+    plotted = scores["value"]
+    assert set(plotted["metric"]) == {"accuracy", "macro_f1"} and scores["y_lim"] == [0.0, 1.0]
+    assert sorted(set(plotted["epoch"])) == list(range(EPOCHS + 1))
     assert comparison[0][0] == "accuracy" and comparison[0][2] > comparison[0][1]
     assert [row[0] for row in comparison[2:]] == ["precision · negative", "recall · negative",
                                                   "precision · positive", "recall · positive"]
     held_out = finished_run["result"]["held_out_rows"]
     for table in (confusion_base, confusion_tuned):
-        assert table["headers"] == ["true \\ predicted", "negative", "positive"]
-        assert sum(sum(row[1:]) for row in table["data"]) == held_out
-    assert len(mistakes) == len(finished_run["result"]["finetuned"]["misclassified"])
+        assert table["visible"]
+        assert table["value"]["headers"] == ["true \\ predicted", "negative", "positive"]
+        assert sum(sum(row[1:]) for row in table["value"]["data"]) == held_out
+    assert len(examples) == held_out and all(len(row) == 4 for row in examples)
+    wrong = [row for row in examples if not row[3].startswith(row[1])]
+    assert examples[:len(wrong)] == wrong  # the fine-tuned model's mistakes come first
+    assert not chain["visible"] and chain_note == ""  # a run of its own
     assert download["visible"] and download["value"].endswith("tab-tuned.zip")
     assert "tab-tuned" in note and "Sentiment" in note
-    assert ("every held-out row right" in note) == (not mistakes)  # an empty table is explained
-    assert "new, untrained classification head" in note  # a sentence encoder gets a new head
+    assert "new, untrained head" in note  # a sentence encoder gets a new head
     assert not stop["interactive"] and not resume["interactive"]
     assert runs[0][0] == run_id == finished_run["run_id"] and runs[0][1] == "finished"
     # A second look with nothing new sends nothing: the timer's ticks stay cheap.
     assert all(isinstance(v, type(gr.skip())) for v in finetune_tab.show_run(run_id, seen))
 
 
+@pytest.mark.training
 def test_stop_then_resume_from_the_tab(client, reviews_csv, finished_run):
     from ui import finetune_tab
 
@@ -190,27 +192,29 @@ def test_stop_then_resume_from_the_tab(client, reviews_csv, finished_run):
     finetune_tab.stop_run(run_id)
     stopped = wait_for(client, run_id, ("stopped", "finished", "failed"))
     assert stopped["status"] == "stopped" and stopped["can_resume"], stopped["message"]
-    assert finetune_tab.show_run(run_id, None)[11]["interactive"]  # Resume is offered
+    assert finetune_tab.show_run(run_id, None)[13]["interactive"]  # Resume is offered
     finetune_tab.continue_run(run_id)
     done = wait_for(client, run_id, ("finished", "failed"))
     assert done["status"] == "finished" and done["progress"]["step"] == 30 * STEPS_PER_EPOCH
 
 
+@pytest.mark.training
 def test_scoring_every_n_steps_puts_points_between_epochs(client, reviews_csv, finished_run):
-    from ui import finetune_tab, finetune_view
+    from ui import finetune_view
 
-    started = client.predict(*settings(handle_file(str(reviews_csv)), epochs=2), 4, api_name="/start_finetune")
+    started = client.predict(*settings(handle_file(str(reviews_csv)), epochs=2, eval_steps=4), api_name="/start_finetune")
     done = wait_for(client, started["run_id"], ("finished", "failed"))
     assert done["status"] == "finished", done["message"]
     # 6 steps an epoch, scored every 4 steps: steps 4 and 8 between epochs, 6 and 12 at their ends
     assert [(e["model"], e["step"]) for e in done["evaluations"]] == [
-        ("base", 0), ("finetuned", 4), ("finetuned", 6), ("finetuned", 8), ("finetuned", 12)]
+        ("base", 0), ("fine_tuned", 4), ("fine_tuned", 6), ("fine_tuned", 8), ("fine_tuned", 12)]
     assert [e["epoch"] for e in done["evaluations"]] == pytest.approx([0, 4 / 6, 1, 8 / 6, 2], abs=1e-3)
-    plotted = finetune_view.metrics_frame(finetune_tab.run_folder(started["run_id"]).read_log())
+    plotted = finetune_view.metrics_frame(done)
     assert sorted(set(plotted["epoch"])) == pytest.approx([0, 4 / 6, 1, 8 / 6, 2], abs=1e-3)
     assert "held-out rows scored every 4 steps and after each epoch" in finetune_view.status_markdown(done)
 
 
+@pytest.mark.training
 def test_bad_requests_get_messages(client, tmp_path):
     with pytest.raises(AppError, match="no fine-tuning run"):
         client.predict("no-such-run", api_name="/finetune_status")
@@ -227,4 +231,5 @@ def test_curves_are_numeric_before_the_first_step():
     plot = gr.LinePlot(x="step", y="loss")
     assert set(plot.postprocess(finetune_view.loss_frame([])).datatypes.values()) == {"quantitative"}
     scores = gr.LinePlot(x="epoch", y="value", color="metric")
-    assert scores.postprocess(finetune_view.metrics_frame([])).datatypes["value"] == "quantitative"
+    empty = {"task": "classification", "evaluations": []}
+    assert scores.postprocess(finetune_view.metrics_frame(empty)).datatypes["value"] == "quantitative"

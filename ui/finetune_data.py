@@ -1,36 +1,63 @@
-"""The Fine-tune tab's first step: the base checkpoint and the labelled data, previewed and checked.
+"""The Fine-tune tab's first step: the task, the base checkpoint and the data, previewed and checked.
 
 Every data source ends in the same place, the tab's file component: an upload lands there, and a
 built-in example or a Hub dataset is written to a file and put there. So what is previewed is exactly
-what trains, and an upload is never replaced by anything but the user's own choice.
+what trains, and an upload is never replaced by anything but the user's own choice. The task decides
+which columns are asked for (its roles) and what the small counts table shows.
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
-from pipelines.finetune import data, preset_config
+from pipelines.finetune import data, presets, tasks
 from pipelines.finetune.config import DEFAULT_BASE_MODEL
 from pipelines.models import catalog, kinds
 from pipelines.runtime import settings
 from ui import common
 
 FILE_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".parquet"]
-# Kinds of checkpoint that take a sequence-classification head; a typed Hub id of any kind is accepted.
-BASE_KINDS = (kinds.SENTENCE_ENCODER, kinds.CLASSIFIER, kinds.EXTRACTIVE_QA)
-PRESET_EXAMPLE = "Rotten Tomatoes reviews (preset: 5,000 snippets, positive/negative)"
-CSV_EXAMPLE = "Movie reviews (examples/sentiment_train.csv: 80 rows, positive/negative)"
-EXAMPLES = (PRESET_EXAMPLE, CSV_EXAMPLE)
-COUNT_HEADERS = ["Label", "Rows"]
+MAX_ROLES = 4  # column pickers on the page; a task uses the first len(task.roles)
+# Kinds of checkpoint that take a new head for every task here; a typed Hub id of any kind is accepted.
+BASE_KINDS = (kinds.SENTENCE_ENCODER, kinds.CLASSIFIER, kinds.EXTRACTIVE_QA, kinds.MASKED_LM)
+TASK_CHOICES = [(task.title, task.name) for task in tasks.TASKS.values()]
+# Built-in examples per task: (what the dropdown shows, a preset name or a file under examples/)
+EXAMPLES = {
+    "classification": {"Rotten Tomatoes reviews (preset: 5,000 snippets, positive/negative)": "rotten-tomatoes",
+                       "Movie reviews (examples/sentiment_train.csv: 80 rows, positive/negative)":
+                           "sentiment_train.csv"},
+    "extractive-qa": {"Shakespeare scenes and written passages (preset: 460 questions)": "shakespeare-qa"},
+    "masked-lm": {"Rotten Tomatoes review texts (5,000 snippets; the labels are not used)": "rotten-tomatoes"},
+}
+
+
+@dataclass(frozen=True)
+class DataStep:
+    """The components of the data step, for the tab to wire."""
+
+    task: gr.Radio
+    base: gr.Dropdown
+    upload: gr.File
+    example: gr.Dropdown
+    hub_name: gr.Textbox
+    hub_split: gr.Textbox
+    hub_load: gr.Button
+    summary: gr.Markdown
+    preview: gr.Dataframe
+    roles: tuple[gr.Dropdown, ...]
+    counts: gr.Dataframe
+    adapt: gr.Checkbox
 
 
 def base_choices() -> list[tuple[str, str]]:
-    """Checkpoints that can be fine-tuned into a classifier, labelled like every other picker."""
-    specs = {s.name: s for task in ("sentiment", "qa") for s in catalog.entries(task) if s.kind in BASE_KINDS}
+    """Checkpoints that take a new head for any task here, labelled like every other picker."""
+    specs = {s.name: s for s in catalog.local_specs() + catalog.packaged_specs() + list(catalog.HUB_MODELS)
+             if s.kind in BASE_KINDS}
     return [(common.model_label(s), name) for name, s in specs.items()]
 
 
@@ -38,66 +65,115 @@ def refresh_bases() -> dict:
     return gr.update(choices=base_choices())
 
 
-def base_picker() -> gr.Dropdown:
+def build() -> DataStep:
+    first = tasks.get("classification")
+    task = gr.Radio(TASK_CHOICES, value=first.name, label="What should the model learn?", elem_id="finetune-task")
     with gr.Row():
-        picker = gr.Dropdown(
+        base = gr.Dropdown(
             base_choices(), value=DEFAULT_BASE_MODEL, label="Base checkpoint", allow_custom_value=True,
             info=("The pretrained model to start from. Or type a Hub id (org/name) or the name of a folder "
                   f"under {settings.models_dir()}."), scale=8, elem_id="finetune-base")
         refresh = gr.Button("↻ Refresh list", size="sm", scale=0, min_width=120)
-    refresh.click(refresh_bases, outputs=picker, api_visibility="private")
-    return picker
+    refresh.click(refresh_bases, outputs=base, api_visibility="private")
+    with gr.Row():
+        with gr.Column(scale=2):
+            upload = gr.File(label="Data (CSV, TSV, JSON, JSONL or Parquet)", file_types=FILE_TYPES,
+                             elem_id="finetune-file")
+            example = gr.Dropdown(list(EXAMPLES[first.name]), value=None, label="Or a built-in example",
+                                  elem_id="finetune-example")
+            with gr.Accordion("Or a Hub dataset (online only)", open=False):
+                hub_name = gr.Textbox(label="Dataset name", placeholder="cornell-movie-review-data/rotten_tomatoes")
+                hub_split = gr.Textbox("train", label="Split")
+                hub_load = gr.Button("Load from the Hub", size="sm")
+        with gr.Column(scale=3):
+            summary = gr.Markdown("Upload a file or pick an example to see its first rows.", elem_id="finetune-summary")
+            preview = gr.Dataframe(label="First rows", interactive=False, wrap=True, max_height=260,
+                                   visible=False, elem_id="finetune-preview")
+    with gr.Row():
+        with gr.Column(scale=3):
+            with gr.Row():
+                roles = tuple(gr.Dropdown([], label=_role_label(first, i), allow_custom_value=True,
+                                          visible=i < len(first.roles), elem_id=f"finetune-column-{i + 1}")
+                              for i in range(MAX_ROLES))
+        counts = gr.Dataframe(headers=list(first.summary_headers), label="What the data holds", interactive=False,
+                              scale=2, elem_id="finetune-counts")
+    adapt = gr.Checkbox(label="First adapt the base to these texts (masked LM), and compare: three runs "
+                              "(fine-tuned from the base; adapted, then fine-tuned; the untrained head)",
+                        elem_id="finetune-adapt")
+    return DataStep(task, base, upload, example, hub_name, hub_split, hub_load, summary, preview, roles, counts, adapt)
+
+
+def _role_label(task, i: int) -> str:
+    return task.roles[i].title if i < len(task.roles) else "Column"
+
+
+def change_task(task_name: str):
+    """The column pickers, counts table, examples and adaptation option of the chosen task."""
+    task = tasks.get(task_name)
+    roles = [gr.update(label=_role_label(task, i), visible=i < len(task.roles), value=None)
+             for i in range(MAX_ROLES)]
+    return (*roles, gr.update(value=None, headers=list(task.summary_headers)),
+            gr.update(choices=list(EXAMPLES[task.name]), value=None),
+            gr.update(visible=task.name == "classification", value=False))
 
 
 @common.shows_errors
-def show_preview(upload):
-    """The first rows, the columns with the guessed text and label columns, and the class counts."""
+def show_preview(task_name: str, upload):
+    """The first rows, each role's guessed column, and the task's counts."""
+    task = tasks.get(task_name)
     if upload is None:
         empty = gr.update(choices=[], value=None)
-        return gr.update(value=None, visible=False), "", empty, empty, []
+        return (gr.update(value=None, visible=False), "", *(empty,) * MAX_ROLES, [])
     path = common.file_path(upload)
-    found = data.preview(path)
+    found = data.preview(path, task)
     columns = list(found.columns)
     summary = (f"**{path.name}**: {found.n_rows:,} rows; columns: " + ", ".join(f"`{c}`" for c in columns)
-               + ". Text and label columns are guessed below; change them if the guess is wrong.")
-    warn_if_unusable(path, found.text_column, found.label_column)
+               + ". The columns for each role are guessed below; change them if the guess is wrong.")
+    guesses = [found.guesses.get(role.name) for role in task.roles] + [None] * (MAX_ROLES - len(task.roles))
+    counts = warn_if_unusable(path, task, {r.name: g for r, g in zip(task.roles, guesses) if g})
     return (gr.update(value=pd.DataFrame(found.rows, columns=columns), visible=True), summary,
-            gr.update(choices=columns, value=found.text_column), gr.update(choices=columns, value=found.label_column),
-            count_rows(found.label_counts))
+            *(gr.update(choices=columns, value=guess) for guess in guesses), counts)
 
 
-def count_rows(counts: dict[str, int]) -> list[list]:
-    return [[label, n] for label, n in counts.items()]
+def chosen_columns(task_name: str, *columns: str | None) -> dict[str, str]:
+    """The role pickers' values as {role: column}; empty pickers are left to the guess."""
+    task = tasks.get(task_name)
+    return {role.name: column for role, column in zip(task.roles, columns) if column}
 
 
-def warn_if_unusable(path: Path, text_column: str | None, label_column: str | None) -> dict[str, int]:
-    """The class counts of the chosen columns; a warning (not an error: the user can fix the choice)
+def warn_if_unusable(path: Path, task, columns: dict[str, str]) -> list[list]:
+    """The task's counts for these columns; a warning (not an error: the user can fix the choice)
     with the backend's message when the data would not train."""
     try:
-        return data.load_labelled(path, text_column, label_column).label_counts
+        rows, _ = data.load_rows(path, task, columns)
     except ValueError as err:
         gr.Warning(str(err))
-        return {}
-
-
-@common.shows_errors
-def check_columns(upload, text_column: str | None, label_column: str | None) -> list[list]:
-    """Class counts for the chosen columns, after the same checks that training makes."""
-    if upload is None or not text_column or not label_column:
         return []
-    return count_rows(warn_if_unusable(common.file_path(upload), text_column, label_column))
+    return [[name, value] for name, value in task.summary(rows).items()]
 
 
 @common.shows_errors
-def choose_example(example: str | None):
-    """A built-in example's file (into the file component) and, for the preset, its settings."""
-    if not example:
+def check_columns(task_name: str, upload, *columns: str | None) -> list[list]:
+    """The counts for the chosen columns, after the same checks that training makes."""
+    if upload is None:
+        return []
+    return warn_if_unusable(common.file_path(upload), tasks.get(task_name), chosen_columns(task_name, *columns))
+
+
+@common.shows_errors
+def choose_example(task_name: str, example: str | None):
+    """A built-in example's file (into the file component) and, for a preset, its settings."""
+    source = EXAMPLES[task_name].get(example or "")
+    if source is None:
         return (gr.skip(),) * 6
-    if example == PRESET_EXAMPLE:
-        config = preset_config("rotten-tomatoes")
-        return (config.data_file, config.epochs, config.batch_size, config.max_length, config.learning_rate,
-                "rotten-tomatoes")
-    return str(common.EXAMPLES_DIR / "sentiment_train.csv"), gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
+    if source.endswith(".csv"):
+        return str(common.EXAMPLES_DIR / source), gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
+    if task_name == "masked-lm":  # the classification preset's snippets, read for their texts only
+        (config,) = presets.rotten_tomatoes()
+        return config.data_file, 1, config.batch_size, config.max_length, 5e-5, "rotten-tomatoes-texts"
+    (config,) = presets.preset_configs(source)
+    return (config.data_file, config.epochs, config.batch_size, config.max_length, config.learning_rate,
+            config.dataset_name)
 
 
 @common.shows_errors

@@ -1,4 +1,4 @@
-"""The Fine-tune tab: labelled data in, a better classifier out, with base vs fine-tuned side by side.
+"""The Fine-tune tab: your data in, a better model out, with base vs fine-tuned side by side.
 
 Training never runs in the web server: Train writes the run's config and starts `accelerate launch`
 (pipelines.finetune.runs). The tab then follows the run folder with a timer, so a reload, another
@@ -8,19 +8,12 @@ state (gr.BrowserState, kept in localStorage), never a module global.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 import gradio as gr
 
-from pipelines.finetune import (
-    DEFAULT_LEARNING_RATES,
-    FinetuneConfig,
-    RunFolder,
-    export_zip,
-    list_runs,
-    request_stop,
-    resume_run,
-    start_run,
-)
-from pipelines.runtime import settings
+from pipelines.finetune import adaptation, runs, status, tasks
+from pipelines.finetune.config import DEFAULT_LEARNING_RATES, FinetuneConfig
 from ui import common, finetune_data, finetune_view
 
 TASK = "finetune"
@@ -32,38 +25,41 @@ MODE_CHOICES = [("Full fine-tuning (every weight trains)", "full"),
                 ("Top-k layers (head and the top k layers train)", "top-k")]
 PRECISION_CHOICES = ["auto", "no", "bf16"]
 COMPARISON_HEADERS = ["Metric (held-out)", "Base", "Fine-tuned"]
-MISTAKE_HEADERS = ["Text", "True label", "Predicted", "Confidence"]
 # The watched run's id is not private; a fixed key and secret let it survive an app restart.
 WATCHED_KEY = "transfer-studio-finetune-run"
 
 
-def run_folder(run_id: str) -> RunFolder:
-    """The run with this id, or a ValueError the user can act on."""
-    run_id = (run_id or "").strip()
-    run = RunFolder(settings.runs_dir() / run_id)
-    if not run_id or "/" in run_id or run_id.startswith(".") or not run.config_file.is_file():
-        raise ValueError(f"There is no fine-tuning run '{run_id}' in {settings.runs_dir()}; pick one under "
-                         "Past runs.")
-    return run
+@common.shows_errors
+def start_finetune(task: str, data_file, columns: dict | None, base_model: str, mode: str, top_k_layers: float,
+                   learning_rate: float, epochs: float, batch_size: float, max_length: float, seed: float,
+                   mixed_precision: str, logging_steps: float, model_name: str, dataset_name: str,
+                   eval_steps: float = 0, adapt_first: bool = False) -> dict:
+    """Check the data and settings and start a training run in its own process (three runs when
+    `adapt_first`: see pipelines/finetune/adaptation.py). `columns` maps the task's roles to the
+    file's columns ({"text": "review", "label": "stars"}); a role left out is guessed."""
+    if data_file is None:
+        raise ValueError("Give a dataset first: upload a file, or pick a built-in example.")
+    config = FinetuneConfig(
+        data_file=str(common.file_path(data_file)), task=task or DEFAULTS.task,
+        columns={role: column for role, column in (columns or {}).items() if column},
+        base_model=(base_model or "").strip() or DEFAULTS.base_model, mode=mode, top_k_layers=int(top_k_layers),
+        learning_rate=float(learning_rate) if learning_rate else None, epochs=int(epochs),
+        batch_size=int(batch_size), max_length=int(max_length) if max_length else None, seed=int(seed),
+        mixed_precision=mixed_precision, logging_steps=int(logging_steps), name=(model_name or "").strip() or None,
+        dataset_name=(dataset_name or "").strip() or None, eval_steps=int(eval_steps) if eval_steps else None)
+    started = runs.start_runs(adaptation.adaptation_configs(config) if adapt_first else [config])
+    return {"run_id": started[0].id, "status": started[0].status.state,
+            "runs": [{"run_id": run.id, "role": run.config.chain_role, "task": run.config.task} for run in started]}
 
 
 @common.shows_errors
-def start_finetune(upload, text_column: str | None, label_column: str | None, base_model: str, mode: str,
-                   top_k_layers: float, learning_rate: float, epochs: float, batch_size: float, max_length: float,
-                   seed: float, mixed_precision: str, logging_steps: float, model_name: str,
-                   dataset_name: str, eval_steps: float = 0) -> dict:
-    """Validate the data and settings and start a training run in its own process."""
-    if upload is None:
-        raise ValueError("Give a dataset first: upload a file, or pick a built-in example.")
-    config = FinetuneConfig(
-        data_file=str(common.file_path(upload)), text_column=text_column or None, label_column=label_column or None,
-        base_model=(base_model or "").strip() or DEFAULTS.base_model, mode=mode, top_k_layers=int(top_k_layers),
-        learning_rate=float(learning_rate) if learning_rate else None, epochs=int(epochs),
-        batch_size=int(batch_size), max_length=int(max_length), seed=int(seed), mixed_precision=mixed_precision,
-        logging_steps=int(logging_steps), name=(model_name or "").strip() or None,
-        dataset_name=(dataset_name or "").strip() or None, eval_steps=int(eval_steps) if eval_steps else None)
-    run = start_run(config)
-    return {"run_id": run.id, "status": run.status.state}
+def finetune_status(run_id: str) -> dict:
+    """Where a run stands: state, progress, held-out scores so far, and the result once finished."""
+    return status.overview(runs.find_run(run_id))
+
+
+def collect_columns(task: str, *columns: str | None) -> dict:
+    return finetune_data.chosen_columns(task, *columns)
 
 
 def watch_started(started: dict) -> tuple[str, str]:
@@ -71,60 +67,106 @@ def watch_started(started: dict) -> tuple[str, str]:
     return started["run_id"], started["run_id"]
 
 
-@common.shows_errors
-def finetune_status(run_id: str) -> dict:
-    """Where a run stands: state, progress, held-out scores so far, and the result once finished."""
-    return finetune_view.overview(run_folder(run_id))
+@dataclass(frozen=True)
+class SettingsForm:
+    """The training settings, in /start_finetune's order after the data and base model."""
+
+    mode: gr.Radio
+    top_k: gr.Slider
+    lr: gr.Number
+    epochs: gr.Number
+    batch: gr.Number
+    max_length: gr.Number
+    seed: gr.Number
+    precision: gr.Dropdown
+    logging_steps: gr.Number
+    model_name: gr.Textbox
+    dataset_name: gr.Textbox
+    eval_steps: gr.Number
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What shows a run; `shown` lists them in `run_view`'s order."""
+
+    status: gr.Markdown
+    bar: gr.HTML
+    loss: gr.LinePlot
+    scores: gr.LinePlot
+    comparison: gr.Dataframe
+    chain_note: gr.Markdown
+    chain: gr.Dataframe
+    confusion_base: gr.Dataframe
+    confusion_tuned: gr.Dataframe
+    examples: gr.Dataframe
+    download: gr.DownloadButton
+    note: gr.Markdown
+    stop: gr.Button
+    resume: gr.Button
+    past_runs: gr.Dataframe
+    as_json: gr.JSON
+
+
+VIEW_SIZE = len(fields(RunView))
+
+
+def components(group) -> list:
+    """A dataclass of components as a list, in field order (dataclasses.astuple would copy them)."""
+    return [getattr(group, f.name) for f in fields(group)]
 
 
 def show_run(run_id: str | None, shown: tuple | None):
-    """Everything the run view shows; skipped when nothing changed since this browser's last look."""
+    """Everything the run view shows, then the run id and what was shown; skipped when nothing changed
+    since this browser's last look."""
     if not run_id:
         return (gr.skip(),) * (VIEW_SIZE + 1) + (None,)
     try:
-        run = run_folder(run_id)
+        run = runs.find_run(run_id)
     except ValueError:
         return (gr.skip(),) * VIEW_SIZE + ("", None)  # a deleted run: nothing left to show
-    info, log = finetune_view.overview_and_log(run)
-    seen = [run.id, info["status"], info["progress"]["step"], len(info["evaluations"]), info["result"] is not None]
+    log = run.read_log()
+    info = status.overview(run, log)
+    seen = [run.id, info["status"], info["progress"]["step"], len(info["evaluations"]), info["result"] is not None,
+            [m["state"] for m in info["chain"]]]
     if seen == shown:
         return (gr.skip(),) * (VIEW_SIZE + 2)
     return (*run_view(run, info, log), run.id, seen)
 
 
-VIEW_SIZE = 14  # the values run_view returns; show_run adds the run id and what it showed
-
-
-def run_view(run: RunFolder, info: dict, log: list[dict]) -> tuple:
-    result = info["result"]
-    zip_path = str(export_zip(run)) if info["status"] == "finished" else None
+def run_view(run: runs.RunFolder, info: dict, log: list) -> tuple:
+    result, task = info["result"], tasks.get(info["task"])
+    zip_path = str(runs.export_zip(run)) if info["status"] == "finished" else None
     active = info["status"] in ("queued", "running")
-    scores = finetune_view.metrics_frame(log)
+    scores = finetune_view.metrics_frame(info)
+    details = (result or {}).get("details", {})
+    has_confusion = "confusion_matrix" in details.get("fine_tuned", {})
     # None until the first score: a colored LinePlot whose first frame was empty never draws the lines
     # of later frames (Gradio 6.31), so a run watched from its start would show an empty score plot.
-    return (finetune_view.status_markdown(info), finetune_view.progress_html(info),
-            finetune_view.loss_frame(log), scores if len(scores) else None,
-            finetune_view.comparison_rows(info),
-            finetune_view.confusion_table((result or {}).get("base")),
-            finetune_view.confusion_table((result or {}).get("finetuned")),
-            finetune_view.misclassified_rows(result),
-            gr.update(value=zip_path, visible=zip_path is not None), finetune_view.finished_note(result),
-            gr.update(interactive=active), gr.update(interactive=info["can_resume"]), list_past_runs(), info)
+    return (finetune_view.status_markdown(info), finetune_view.progress_html(info), finetune_view.loss_frame(log),
+            gr.update(value=scores if len(scores) else None, y_lim=list(task.curve_range),
+                      title=f"Held-out {', '.join(task.curve_metrics)} (epoch 0: base)"),
+            finetune_view.comparison_rows(info), finetune_view.chain_markdown(info),
+            gr.update(value=finetune_view.chain_rows(info), visible=bool(info["chain"])),
+            gr.update(value=finetune_view.confusion_table(details.get("base")), visible=has_confusion),
+            gr.update(value=finetune_view.confusion_table(details.get("fine_tuned")), visible=has_confusion),
+            finetune_view.example_rows(result), gr.update(value=zip_path, visible=zip_path is not None),
+            finetune_view.finished_note(info), gr.update(interactive=active), gr.update(interactive=info["can_resume"]),
+            list_past_runs(), info)
 
 
 @common.shows_errors
 def stop_run(run_id: str) -> None:
-    request_stop(run_folder(run_id))
+    runs.request_stop(runs.find_run(run_id))
     gr.Info("Stop requested: the run stops after the current step and keeps its checkpoint.")
 
 
 @common.shows_errors
 def continue_run(run_id: str) -> None:
-    resume_run(run_folder(run_id))
+    runs.resume_run(runs.find_run(run_id))
 
 
 def list_past_runs() -> list[list]:
-    return finetune_view.run_rows(list_runs())
+    return finetune_view.run_rows(runs.list_runs())
 
 
 def select_run(rows, evt: gr.SelectData) -> tuple[str, str, None]:
@@ -142,32 +184,12 @@ def mode_settings(mode: str) -> tuple[dict, dict]:
     return gr.update(value=DEFAULT_LEARNING_RATES[mode]), gr.update(visible=mode == "top-k")
 
 
-def build_data_step():
-    base = finetune_data.base_picker()
-    with gr.Row():
-        with gr.Column(scale=2):
-            upload = gr.File(label="Labelled data (CSV, TSV, JSON, JSONL or Parquet)",
-                             file_types=finetune_data.FILE_TYPES, elem_id="finetune-file")
-            example = gr.Dropdown(list(finetune_data.EXAMPLES), value=None, label="Or a built-in example",
-                                  elem_id="finetune-example")
-            with gr.Accordion("Or a Hub dataset (online only)", open=False):
-                hub_name = gr.Textbox(label="Dataset name", placeholder="cornell-movie-review-data/rotten_tomatoes")
-                hub_split = gr.Textbox("train", label="Split")
-                hub_load = gr.Button("Load from the Hub", size="sm")
-        with gr.Column(scale=3):
-            summary = gr.Markdown("Upload a file or pick an example to see its first rows.", elem_id="finetune-summary")
-            preview = gr.Dataframe(label="First rows", interactive=False, wrap=True, max_height=260,
-                                   visible=False, elem_id="finetune-preview")
-    with gr.Row():
-        text_column = gr.Dropdown([], label="Text column", allow_custom_value=True, elem_id="finetune-text-column")
-        label_column = gr.Dropdown([], label="Label column", allow_custom_value=True,
-                                   elem_id="finetune-label-column")
-        counts = gr.Dataframe(headers=finetune_data.COUNT_HEADERS, label="Label set and class counts",
-                              interactive=False, elem_id="finetune-counts")
-    return base, upload, example, (hub_name, hub_split, hub_load), summary, preview, text_column, label_column, counts
+def task_settings(task: str) -> dict:
+    """The task's own window: 128 tokens a text, 384 a QA window (a whole passage)."""
+    return gr.update(value=tasks.get(task).default_max_length)
 
 
-def build_settings():
+def build_settings() -> SettingsForm:
     with gr.Accordion("How to transfer", open=True):
         with gr.Row():
             mode = gr.Radio(MODE_CHOICES, value=DEFAULTS.mode, label="Transfer mode", scale=3, elem_id="finetune-mode")
@@ -178,8 +200,9 @@ def build_settings():
                            info="Each mode has its own default: a frozen backbone's new head needs a larger step.")
             epochs = gr.Number(DEFAULTS.epochs, label="Epochs", precision=0, minimum=1, elem_id="finetune-epochs")
             batch = gr.Number(DEFAULTS.batch_size, label="Batch size", precision=0, minimum=1, elem_id="finetune-batch")
-            max_length = gr.Number(DEFAULTS.max_length, label="Max length (tokens)", precision=0, minimum=8,
-                                   elem_id="finetune-max-length")
+            max_length = gr.Number(tasks.get(DEFAULTS.task).default_max_length, label="Max length (tokens)",
+                                   precision=0, minimum=8, elem_id="finetune-max-length",
+                                   info="Per text; for QA per window of a long context.")
             seed = gr.Number(DEFAULTS.seed, label="Seed", precision=0, elem_id="finetune-seed")
             precision = gr.Dropdown(PRECISION_CHOICES, value=DEFAULTS.mixed_precision, label="Mixed precision",
                                     info="auto picks bf16 only where the hardware computes it fast (AMX / "
@@ -194,79 +217,85 @@ def build_settings():
             model_name = gr.Textbox(label="Name of the new model", placeholder="<base>-<dataset>-<run id>")
             dataset_name = gr.Textbox(label="Dataset name (model card)", placeholder="the file name")
     mode.change(mode_settings, mode, [lr, top_k], api_visibility="private")
-    return (mode, top_k, lr, epochs, batch, max_length, seed, precision, logging_steps, model_name, dataset_name,
-            eval_steps)
+    return SettingsForm(mode, top_k, lr, epochs, batch, max_length, seed, precision, logging_steps, model_name,
+                        dataset_name, eval_steps)
 
 
-def build_run_view():
+def build_run_view() -> tuple[gr.Textbox, gr.Button, RunView]:
     with gr.Row():
         run_id = gr.Textbox(label="Run being watched", scale=3, elem_id="finetune-run-id",
                             info="Kept in this browser: a reload comes back to it.")
         stop = gr.Button("Stop", variant="stop", interactive=False, scale=1, elem_id="finetune-stop")
         resume = gr.Button("Resume", interactive=False, scale=1, elem_id="finetune-resume")
-    status = gr.Markdown(elem_id="finetune-status")
+    state = gr.Markdown(elem_id="finetune-status")
     bar = gr.HTML(elem_id="finetune-progress")
     with gr.Row():
         loss = gr.LinePlot(x="step", y="loss", title="Training loss", height=260, elem_id="finetune-loss-plot")
         scores = gr.LinePlot(x="epoch", y="value", color="metric", title="Held-out scores (epoch 0: base)",
                              y_lim=[0, 1], height=260, elem_id="finetune-metrics-plot")
+    chain_note = gr.Markdown(elem_id="finetune-chain-note")
+    chain = gr.Dataframe(headers=finetune_view.CHAIN_HEADERS, label="Domain adaptation: same held-out rows",
+                         interactive=False, visible=False, elem_id="finetune-chain")
     with gr.Row():
         comparison = gr.Dataframe(headers=COMPARISON_HEADERS, label="Base vs fine-tuned, same held-out rows",
                                   interactive=False, elem_id="finetune-comparison")
         confusion_base = gr.Dataframe(label="Confusion matrix: base (before fine-tuning)", interactive=False,
-                                      elem_id="finetune-confusion-base")
-        confusion_tuned = gr.Dataframe(label="Confusion matrix: fine-tuned", interactive=False,
+                                      visible=False, elem_id="finetune-confusion-base")
+        confusion_tuned = gr.Dataframe(label="Confusion matrix: fine-tuned", interactive=False, visible=False,
                                        elem_id="finetune-confusion-tuned")
-    mistakes = gr.Dataframe(headers=MISTAKE_HEADERS, label="Held-out examples the fine-tuned model gets wrong",
-                            interactive=False, wrap=True, max_height=300, column_widths=["64%", "12%", "12%", "12%"],
-                            elem_id="finetune-mistakes")
+    examples = gr.Dataframe(headers=finetune_view.EXAMPLE_HEADERS, interactive=False, wrap=True, max_height=320,
+                            label="Held-out examples side by side, the fine-tuned model's worst first",
+                            column_widths=["46%", "18%", "18%", "18%"], elem_id="finetune-examples")
     with gr.Row():
         download = gr.DownloadButton("Download the model (.zip)", visible=False, elem_id="finetune-download")
         note = gr.Markdown(elem_id="finetune-note")
     with gr.Accordion("Past runs (click a row to watch it)", open=True):
-        runs = gr.Dataframe(headers=finetune_view.RUN_HEADERS, interactive=False,
-                            max_height=260, elem_id="finetune-runs")
+        past_runs = gr.Dataframe(headers=finetune_view.RUN_HEADERS, interactive=False, max_height=260,
+                                 elem_id="finetune-runs")
     with gr.Accordion("Status as JSON (what the API returns)", open=False):
         as_json = gr.JSON(label="Status")
         refresh = gr.Button("↻ Status", size="sm")
-    return run_id, stop, resume, (status, bar, loss, scores, comparison, confusion_base, confusion_tuned, mistakes,
-                                  download, note), runs, as_json, refresh
+    view = RunView(state, bar, loss, scores, comparison, chain_note, chain, confusion_base, confusion_tuned, examples,
+                   download, note, stop, resume, past_runs, as_json)
+    return run_id, refresh, view
 
 
 def build() -> gr.Dropdown:
-    base, upload, example, hub, summary, preview, text_column, label_column, counts = build_data_step()
-    mode, top_k, lr, epochs, batch, max_length, seed, precision, logging_steps, model_name, dataset_name, \
-        eval_steps = build_settings()
+    step = finetune_data.build()
+    form = build_settings()
     train = gr.Button("Train", variant="primary", elem_id="finetune-train")
-    run_id, stop, resume, shown_parts, runs, as_json, refresh = build_run_view()
+    columns = gr.JSON(visible=False)  # the role pickers' choice, as /start_finetune takes it
+    run_id, refresh, view = build_run_view()
     watched = gr.BrowserState(None, storage_key=WATCHED_KEY, secret=WATCHED_KEY)
     shown = gr.State(None)  # what this browser's view last showed, so unchanged ticks send nothing
-    view = [*shown_parts, stop, resume, runs, as_json, run_id, shown]  # in show_run's return order
-    timer = gr.Timer(POLL_S)
+    outputs = [*components(view), run_id, shown]  # in show_run's return order
+    private = dict(api_visibility="private")
 
-    upload.change(finetune_data.show_preview, upload, [preview, summary, text_column, label_column, counts],
-                  api_visibility="private")
-    upload.upload(lambda: (None, ""), outputs=[example, dataset_name], api_visibility="private")
-    gr.on([text_column.input, label_column.input], finetune_data.check_columns, [upload, text_column, label_column],
-          counts, api_visibility="private")
-    example.input(finetune_data.choose_example, example, [upload, epochs, batch, max_length, lr, dataset_name],
-                  api_visibility="private")
-    hub[2].click(finetune_data.load_hub_dataset, hub[:2], upload, api_visibility="private")
+    step.task.change(finetune_data.change_task, step.task, [*step.roles, step.counts, step.example, step.adapt],
+                     **private).then(task_settings, step.task, form.max_length, **private).then(
+        finetune_data.show_preview, [step.task, step.upload], [step.preview, step.summary, *step.roles, step.counts],
+        **private)
+    step.upload.change(finetune_data.show_preview, [step.task, step.upload],
+                       [step.preview, step.summary, *step.roles, step.counts], **private)
+    step.upload.upload(lambda: (None, ""), outputs=[step.example, form.dataset_name], **private)
+    gr.on([role.input for role in step.roles], finetune_data.check_columns, [step.task, step.upload, *step.roles],
+          step.counts, **private)
+    step.example.input(finetune_data.choose_example, [step.task, step.example],
+                       [step.upload, form.epochs, form.batch, form.max_length, form.lr, form.dataset_name], **private)
+    step.hub_load.click(finetune_data.load_hub_dataset, [step.hub_name, step.hub_split], step.upload, **private)
 
-    settings_inputs = [upload, text_column, label_column, base, mode, top_k, lr, epochs, batch, max_length, seed,
-                       precision, logging_steps, model_name, dataset_name, eval_steps]
-    train.click(start_finetune, settings_inputs, as_json, api_name="start_finetune").success(
-        watch_started, as_json, [watched, run_id], api_visibility="private").then(
-        show_run, [watched, shown], view, api_visibility="private")
-    refresh.click(finetune_status, run_id, as_json, api_name="finetune_status")
-    gr.on(None, list_past_runs, None, runs, api_visibility="private", show_progress="hidden")  # on page load
-    timer.tick(show_run, [watched, shown], view, api_visibility="private", show_progress="hidden")
-    run_id.submit(follow_run_id, run_id, [watched, shown], api_visibility="private")
-    runs.select(select_run, runs, [watched, run_id, shown], api_visibility="private")
-    stop.click(stop_run, run_id, api_visibility="private")
-    resume.click(continue_run, run_id, api_visibility="private").success(
-        lambda: None, outputs=shown, api_visibility="private")
-    return base
+    settings = [step.task, step.upload, columns, step.base, *components(form), step.adapt]
+    train.click(collect_columns, [step.task, *step.roles], columns, **private).success(
+        start_finetune, settings, view.as_json, api_name="start_finetune").success(
+        watch_started, view.as_json, [watched, run_id], **private).then(show_run, [watched, shown], outputs, **private)
+    refresh.click(finetune_status, run_id, view.as_json, api_name="finetune_status")
+    gr.on(None, list_past_runs, None, view.past_runs, show_progress="hidden", **private)  # on page load
+    gr.Timer(POLL_S).tick(show_run, [watched, shown], outputs, show_progress="hidden", **private)
+    run_id.submit(follow_run_id, run_id, [watched, shown], **private)
+    view.past_runs.select(select_run, view.past_runs, [watched, run_id, shown], **private)
+    view.stop.click(stop_run, run_id, **private)
+    view.resume.click(continue_run, run_id, **private).success(lambda: None, outputs=shown, **private)
+    return step.base
 
 
 def refresh_picker() -> dict:

@@ -1,17 +1,16 @@
-"""What the Fine-tune tab shows of a run, read from its folder: status, progress, curves and results.
+"""What the Fine-tune tab shows of a run: display values from `pipelines.finetune.status.overview`.
 
-Plain functions from a RunFolder (or its log and result) to display values: tables as lists of rows,
-curves as pandas frames for gr.LinePlot. Nothing here starts, stops or changes a run.
+Plain functions from the overview (and the run's log) to what the components take: markdown, tables
+as lists of rows, curves as pandas frames for gr.LinePlot. The numbers come from the pipelines.
 """
 
 from __future__ import annotations
 
 import html
-import time
 
 import pandas as pd
 
-from pipelines.finetune import RunFolder
+from pipelines.finetune import adaptation, status, tasks
 
 STATE_TITLES = {"queued": "Queued", "running": "Training", "stopping": "Stopping", "finished": "✓ Finished",
                 "failed": "✗ Failed", "stopped": "Stopped"}
@@ -19,43 +18,15 @@ LOSS_COLUMNS = ["step", "loss"]
 METRIC_COLUMNS = ["epoch", "value", "metric"]
 MODE_TITLES = {"full": "Full fine-tuning", "feature-extraction": "Feature extraction (backbone frozen)",
                "top-k": "Top-{k} layers"}
-RUN_HEADERS = ["Run", "State", "Base model", "Dataset", "Mode", "Base acc.", "Fine-tuned acc.", "Macro-F1",
-               "Model"]
-
-
-def _last_start(log: list[dict]) -> dict:
-    """The log's entry for the latest (re)start of the run; empty before training began."""
-    return next((e for e in reversed(log) if e["type"] == "start"), {})
-
-
-def progress(log: list[dict], now: float | None = None) -> dict:
-    """Step, total steps, epoch, wall-clock time since (re)start and ETA from the log."""
-    start = _last_start(log)
-    step = next((e for e in reversed(log) if e["type"] == "step"), None)
-    total = (step or start).get("total_steps")
-    done = step["step"] if step else start.get("resumed_at_step", 0)
-    # Wall-clock time, not the step entries' training time: evaluations and checkpoints between epochs
-    # take real time too. A run that ended stops its clock at its last status change.
-    ended = log[-1].get("state") in ("finished", "failed", "stopped") if log else False
-    end = log[-1]["time"] if ended else (now or time.time())
-    elapsed = max(0.0, end - start["time"]) if "time" in start else 0.0
-    trained = done - start.get("resumed_at_step", 0)
-    eta = elapsed / trained * (total - done) if trained > 0 and total and not ended else None
-    return {"step": done, "total_steps": total, "epoch": step["epoch"] if step else 0.0,
-            "epochs": start.get("epochs"), "elapsed_s": elapsed, "eta_s": eta,
-            "samples_per_s": step["samples_per_s"] if step else None}
-
-
-def run_settings(run: RunFolder, log: list[dict]) -> dict:
-    """What the run was started with: after a reload the form shows the next run's settings, not these."""
-    config, start = run.config, _last_start(log)
-    return {"base_model": config.base_model, "dataset": config.effective_dataset_name, "mode": config.mode,
-            "top_k_layers": config.top_k_layers if config.mode == "top-k" else None,
-            "learning_rate": config.effective_learning_rate, "epochs": config.epochs, "batch_size": config.batch_size,
-            "max_length": config.max_length, "seed": config.seed, "mixed_precision": config.mixed_precision,
-            "mixed_precision_used": start.get("mixed_precision"), "logging_steps": config.logging_steps,
-            "eval_steps": config.eval_steps, "train_rows": start.get("train_rows"),
-            "held_out_rows": start.get("held_out_rows")}
+RUN_HEADERS = ["Run", "State", "Task", "Base model", "Dataset", "Mode", "Metric", "Base", "Fine-tuned", "Model"]
+EXAMPLE_HEADERS = ["Input", "Reference", "Base", "Fine-tuned"]
+CHAIN_HEADERS = ["Metric (held-out)", "Base, untrained head", "Fine-tuned from the base", "Adapted, then fine-tuned"]
+BASE_NOTES = {
+    "new": "The **Base** column is the base checkpoint with a new, untrained head: what the model does before "
+           "any training on your data. ",
+    "kept": "The **Base** column is the base checkpoint with its own trained head (it already predicted exactly "
+            "your labels): how well it did on your data before fine-tuning. ",
+}
 
 
 def settings_markdown(settings: dict) -> str:
@@ -68,32 +39,11 @@ def settings_markdown(settings: dict) -> str:
         precision += f" (ran as {settings['mixed_precision_used']})"
     scored = (f"every {settings['eval_steps']} steps and after each epoch" if settings["eval_steps"]
               else "after each epoch")
-    return (f"{mode} of `{settings['base_model']}` on {settings['dataset']}{rows}: learning rate "
-            f"{settings['learning_rate']:g}, {settings['epochs']} epochs, batch {settings['batch_size']}, max length "
-            f"{settings['max_length']}, seed {settings['seed']}, precision {precision}; held-out rows scored {scored}.")
-
-
-def evaluations(log: list[dict]) -> list[dict]:
-    """Held-out scores as training went: the base model first, then one per epoch."""
-    return [{"model": e["model"], "epoch": e["epoch"], "step": e["step"], "accuracy": e["accuracy"],
-             "macro_f1": e["f1"]} for e in log if e["type"] == "eval"]
-
-
-def overview(run: RunFolder) -> dict:
-    """Everything about a run that a script or the tab needs, as plain JSON (the /finetune_status API)."""
-    return overview_and_log(run)[0]
-
-
-def overview_and_log(run: RunFolder) -> tuple[dict, list[dict]]:
-    """The overview and the log it was read from, for a view that also draws the log's curves: the log
-    grows with every logged step and is read once a look, not twice."""
-    status, log = run.status, run.read_log()
-    result = run.result()
-    info = {"run_id": run.id, "status": status.state, "message": status.message, "queue_position": status.position,
-            "settings": run_settings(run, log), "progress": progress(log), "evaluations": evaluations(log),
-            "result": result,
-            "can_resume": status.state in ("stopped", "failed"), "model_name": (result or {}).get("registered_as")}
-    return info, log
+    processes = f", {settings['processes']} processes" if (settings["processes"] or 1) > 1 else ""
+    return (f"{tasks.get(settings['task']).title}: {mode.lower()} of `{settings['base_model']}` on "
+            f"{settings['dataset']}{rows}: learning rate {settings['learning_rate']:g}, {settings['epochs']} epochs, "
+            f"batch {settings['batch_size']}, max length {settings['max_length'] or 'the task default'}, seed "
+            f"{settings['seed']}, precision {precision}{processes}; held-out rows scored {scored}.")
 
 
 def _clock(seconds: float | None) -> str:
@@ -126,84 +76,89 @@ def progress_html(info: dict) -> str:
     return f'<div id="finetune-progress-text">{bar}<div>{html.escape(text)}</div></div>'
 
 
-def loss_frame(log: list[dict]) -> pd.DataFrame:
-    rows = [[e["step"], e["loss"]] for e in log if e["type"] == "step"]
+def loss_frame(log: list) -> pd.DataFrame:
     # Typed even when empty: the plot keeps the axis types of its first frame, and an empty frame's
     # columns would otherwise be objects, drawn as categories.
-    return pd.DataFrame(rows, columns=LOSS_COLUMNS).astype({"step": "int64", "loss": "float64"})
+    return pd.DataFrame(status.losses(log), columns=LOSS_COLUMNS).astype({"step": "int64", "loss": "float64"})
 
 
-def metrics_frame(log: list[dict]) -> pd.DataFrame:
-    """Held-out accuracy and macro-F1 per epoch (fractions of an epoch where the run also scored between
+def metrics_frame(info: dict) -> pd.DataFrame:
+    """The task's curve metrics per epoch (fractions of an epoch where the run also scored between
     epochs, `eval_steps`); the base model's scores at epoch 0."""
-    rows = []
-    for e in evaluations(log):
-        rows += [[e["epoch"], e["accuracy"], "accuracy"], [e["epoch"], e["macro_f1"], "macro-F1"]]
+    names = tasks.get(info["task"]).curve_metrics
+    rows = [[e["epoch"], e["metrics"][name], name] for e in info["evaluations"] for name in names
+            if name in e["metrics"]]
     return pd.DataFrame(rows, columns=METRIC_COLUMNS).astype({"epoch": "float64", "value": "float64", "metric": "str"})
 
 
 def comparison_rows(info: dict) -> list[list]:
-    """Base vs fine-tuned on the same held-out rows; while training, the latest epoch's scores."""
+    """Base vs fine-tuned on the same held-out rows, every metric; while training, the latest scores."""
     result = info["result"]
-    if result and result.get("finetuned"):
-        base, tuned = result["base"], result["finetuned"]
-        rows = [["accuracy", base["accuracy"], tuned["accuracy"]], ["macro-F1", base["macro_f1"], tuned["macro_f1"]]]
-        for b, t in zip(base["per_class"], tuned["per_class"]):
+    if result and result.get("fine_tuned"):
+        base, tuned = result["base"], result["fine_tuned"]
+        rows = [[name, base.get(name), value] for name, value in tuned.items()]
+        per_class = zip(result["details"]["base"].get("per_class", []),
+                        result["details"]["fine_tuned"].get("per_class", []))
+        for b, t in per_class:
             rows += [[f"precision · {t['label']}", b["precision"], t["precision"]],
                      [f"recall · {t['label']}", b["recall"], t["recall"]]]
-        return [[name, round(b, 4), round(t, 4)] for name, b, t in rows]
+        return [[name, _round(b), _round(t)] for name, b, t in rows]
     evals = info["evaluations"]
     base = next((e for e in evals if e["model"] == "base"), None)
-    tuned = next((e for e in reversed(evals) if e["model"] == "finetuned"), None)
-    pick = lambda e, key: round(e[key], 4) if e else None  # noqa: E731
-    return [["accuracy", pick(base, "accuracy"), pick(tuned, "accuracy")],
-            ["macro-F1", pick(base, "macro_f1"), pick(tuned, "macro_f1")]] if base else []
+    tuned = next((e for e in reversed(evals) if e["model"] == "fine_tuned"), None)
+    if base is None:
+        return []
+    return [[name, _round(value), _round((tuned or {}).get("metrics", {}).get(name))]
+            for name, value in base["metrics"].items()]
 
 
-def confusion_table(evaluation: dict | None) -> dict:
-    """A confusion matrix as a small table: one row per true label, one column per predicted label."""
-    if not evaluation:
+def _round(value):
+    return round(value, 4) if isinstance(value, (int, float)) else value
+
+
+def confusion_table(details: dict | None) -> dict:
+    """A confusion matrix as a small table (classification): one row per true label, one column per prediction."""
+    if not details or "confusion_matrix" not in details:
         return {"headers": ["true \\ predicted"], "data": []}
-    labels = evaluation["labels"]
+    labels = details["labels"]
     return {"headers": ["true \\ predicted", *labels],
-            "data": [[label, *row] for label, row in zip(labels, evaluation["confusion_matrix"])]}
+            "data": [[label, *row] for label, row in zip(labels, details["confusion_matrix"])]}
 
 
-def misclassified_rows(result: dict | None) -> list[list]:
-    tuned = (result or {}).get("finetuned") or {}
-    return [[m["text"], m["label"], m["predicted"], m["confidence"]] for m in tuned.get("misclassified", [])]
+def example_rows(result: dict | None) -> list[list]:
+    """Held-out examples side by side, the fine-tuned model's worst first."""
+    return [[e["input"], e["reference"], e["base"], e["fine_tuned"]] for e in (result or {}).get("examples", [])]
 
 
-BASE_HEAD_NOTES = {
-    "new": "The **Base** column is the base checkpoint with a new, untrained classification head over your "
-           "labels: it shows what the model knows before any training on your data (about chance). ",
-    "kept": "The **Base** column is the base checkpoint with its own trained head (it already predicted "
-            "exactly your labels): it shows how well it did on your data before fine-tuning. ",
-}
+def chain_rows(info: dict) -> list[list]:
+    """The three-way table of a domain-adaptation chain; empty for a run of its own."""
+    return [[name, *map(_round, values)] for name, *values in adaptation.comparison(info["chain"])] \
+        if info["chain"] else []
 
 
-def mistakes_note(result: dict) -> str:
-    tuned = result.get("finetuned") or {}
-    if "misclassified" not in tuned:
+def chain_markdown(info: dict) -> str:
+    if not info["chain"]:
         return ""
-    if not tuned["misclassified"]:
-        return "It gets every held-out row right, so the table of mistakes is empty. "
-    return "The table lists its held-out mistakes, the most confident first. "
+    parts = ", ".join(f"`{m['run_id']}` ({m['role']}: {m['state']})" for m in info["chain"])
+    return f"**Domain adaptation, three runs:** {parts}. " + adaptation.verdict(info["chain"])
 
 
-def finished_note(result: dict | None) -> str:
+def finished_note(info: dict) -> str:
+    result = info["result"]
     if not result:
         return ""
+    task = tasks.get(result["task"])
     saved = (f"The fine-tuned model is saved as **{result['registered_as']}** "
              f"({result['train_rows']:,} training rows, {result['held_out_rows']:,} held out, "
              f"{result['training_time_s']:.0f} s, {result['samples_per_s']:.0f} samples/s, "
-             f"precision {result['mixed_precision']}). It is now in the **Sentiment** tab's model picker under "
-             "that name (opening the tab refreshes its list); the download button holds the same "
-             "`save_pretrained` folder with its model card.")
-    return BASE_HEAD_NOTES.get(result.get("base_head"), "") + mistakes_note(result) + saved
+             f"precision {result['mixed_precision']}). It is now in {task.shows_up_in} under that name (opening "
+             "the tab refreshes its list); the download button holds the same `save_pretrained` folder with its "
+             "model card.")
+    head = result["facts"].get("base_head") or result["facts"].get("head") or "new"
+    worst = "The examples table lists the held-out examples side by side, the fine-tuned model's worst first. "
+    return BASE_NOTES.get(head, "") + worst + saved
 
 
 def run_rows(summaries) -> list[list]:
-    fmt = lambda v: round(v, 4) if v is not None else None  # noqa: E731
-    return [[s.id, s.state, s.base_model, s.dataset, s.mode, fmt(s.base_accuracy), fmt(s.accuracy),
-             fmt(s.macro_f1), s.model_name or ""] for s in summaries]
+    return [[s.id, s.state, s.task, s.base_model, s.dataset, s.mode, s.metric, _round(s.base_score),
+             _round(s.score), s.model_name or ""] for s in summaries]

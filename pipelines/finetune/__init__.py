@@ -1,36 +1,14 @@
-"""Fine-tuning a text classifier: from a labelled file to a better model that every picker offers.
+"""Fine-tuning: from a file of examples to a better model that the app's pickers offer.
 
-What the Fine-tune tab (or a notebook) needs, in the order a person meets it:
+What a person (the Fine-tune tab, a notebook, the command line) meets, in order:
 
-    preview(path)                     -> DatasetPreview: first rows, guessed columns, label counts
-    FinetuneConfig(data_file=..., ...) or preset_config("rotten-tomatoes")
-    start_run(config)                 -> RunFolder: validated, then trained in its own process
-    run.status / run.read_log()       progress to show; reattach later with list_runs()
-    request_stop(run), resume_run(run)
-    run.result()                      base vs fine-tuned metrics on the same held-out rows
-    export_zip(run)                   -> Path of the model folder as a zip
+    data.preview(path, tasks.get(name))  first rows and the columns guessed for the task's roles
+    config.FinetuneConfig(...)            the run's settings; presets.preset_configs(name) for an example
+    runs.start_run(config)                validated, then trained in its own process (accelerate launch)
+    status.overview(run)                  progress, scores so far, the result; reattach with runs.list_runs()
+    runs.request_stop(run), runs.resume_run(run), runs.export_zip(run)
 
-Modules: config (the settings), data (load, validate, split), batching (tokenise, length-grouped
-batches), model (base checkpoint, head, frozen layers), train (the Accelerate loop), evaluation,
-metrics/ (local `evaluate` modules), runs (run folders, processes), run_queue (one run at a time),
-registry (models folder), card (model card), presets, and __main__ (the command line).
+The machinery (config, data, runs, run_queue, train, log, status, registry, card, presets) is
+blind to what is learned; each task (tasks/: classification, extractive QA, masked LM) says how
+its rows are checked, encoded, modelled and scored. metrics/ holds the local `evaluate` modules.
 """
-
-from pipelines.finetune.config import DEFAULT_LEARNING_RATES, MODES, FinetuneConfig
-from pipelines.finetune.data import DatasetPreview, preview
-from pipelines.finetune.presets import PRESETS, preset_config
-from pipelines.finetune.runs import (
-                                     RunFolder,
-                                     RunStatus,
-                                     RunSummary,
-                                     export_zip,
-                                     list_run_folders,
-                                     list_runs,
-                                     request_stop,
-                                     resume_run,
-                                     start_run,
-)
-
-__all__ = ["DEFAULT_LEARNING_RATES", "MODES", "PRESETS", "DatasetPreview", "FinetuneConfig", "RunFolder",
-           "RunStatus", "RunSummary", "export_zip", "list_run_folders", "list_runs", "preset_config", "preview",
-           "request_stop", "resume_run", "start_run"]

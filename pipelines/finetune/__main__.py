@@ -1,12 +1,13 @@
-"""Fine-tune a text classifier from the command line, with the same config file the UI writes.
+"""Fine-tune a model from the command line, with the same config file the UI writes.
 
     python -m pipelines.finetune CONFIG.json [--epochs 3 ...]
-    python -m pipelines.finetune --preset rotten-tomatoes [--max-train 4000 --epochs 2 ...]
+    python -m pipelines.finetune --preset NAME [--max-train 4000 --epochs 2 ...]
+    python -m pipelines.finetune --list-presets
     python -m pipelines.finetune --resume RUN_DIR
 
 The run goes to ``$STUDIO_HOME/runs/<run id>/`` and the model, once trained, to ``$STUDIO_HOME/models``
-where every classification picker finds it. Runs wait their turn: one trains at a time per machine.
-The UI starts this same command through `accelerate launch` (runs.start_run).
+where the pickers of its task find it. Runs wait their turn: one trains at a time per machine. The UI
+starts this same command through `accelerate launch` (runs.start_run).
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m pipelines.finetune", description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("config", nargs="?", type=Path, help="a FinetuneConfig JSON file")
-    source.add_argument("--preset", help="a built-in example: rotten-tomatoes")
+    source.add_argument("--preset", help="a built-in example (see --list-presets)")
+    source.add_argument("--list-presets", action="store_true", help="print each preset as NAME<TAB>TASK")
     source.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last checkpoint")
     parser.add_argument("--max-train", type=int, help="at most this many training rows")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--max-length", type=int, help="tokens per text")
+    parser.add_argument("--max-length", type=int, help="tokens per row (per window for QA)")
     parser.add_argument("--lr", type=float, help="learning rate")
     parser.add_argument("--mode", choices=("full", "feature-extraction", "top-k"))
     parser.add_argument("--mixed-precision", choices=("auto", "no", "bf16", "fp16"))
@@ -42,9 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_for_args(args: argparse.Namespace):
-    from pipelines.finetune import runs
-    from pipelines.finetune.presets import preset_config
+def runs_for_args(args: argparse.Namespace) -> list:
+    """The runs to train, in order: one, or a preset's chain (adapt, then fine-tune)."""
+    from pipelines.finetune import presets, runs
 
     overrides = {field: getattr(args, dest) for dest, field in OVERRIDES.items() if getattr(args, dest) is not None}
     if args.resume is not None:
@@ -56,14 +58,19 @@ def run_for_args(args: argparse.Namespace):
         if run.live_state() in ("running", "stopping", "finished"):
             raise ValueError(f"Run {run.id} is {run.live_state()}; only a stopped or failed run can be resumed.")
         run.stop_file.unlink(missing_ok=True)
-        return run
+        return [run]
     if args.preset is not None:
-        return runs.create_run(preset_config(args.preset, **overrides))
+        return runs.create_runs(presets.preset_configs(args.preset, **overrides))
     if overrides:
         from pipelines.finetune.config import FinetuneConfig
 
-        return runs.create_run(FinetuneConfig.from_json(args.config).with_changes(**overrides))
-    return runs.run_for_config_file(args.config)
+        return [runs.create_run(FinetuneConfig.from_json(args.config).with_changes(**overrides))]
+    return [runs.run_for_config_file(args.config)]
+
+
+def is_main_process() -> bool:
+    """Under `accelerate launch` with several processes each runs this module; one queues for the run."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def execute(run, resume: bool) -> int:
@@ -71,6 +78,8 @@ def execute(run, resume: bool) -> int:
     from pipelines.finetune import run_queue, runs
     from pipelines.finetune.train import train
 
+    if not is_main_process():  # the main process holds the queue's lock; this one joins it in training
+        return _train_reporting(run, resume, train)
     recorded = run.read_status()  # start_run and resume_run queued it already: keep its place in line
     queued_at = recorded.get("queued_at") if recorded.get("state") == "queued" else None
     run.write_status("queued", pid=os.getpid(), queued_at=queued_at or time.time())
@@ -79,37 +88,58 @@ def execute(run, resume: bool) -> int:
         run.write_status("stopped", "Stopped while waiting in the queue.")
         return 0
     with lock:  # held while training; the operating system releases it if this process dies
-        try:
-            state = train(run, resume=resume)
-        except ValueError as err:  # a problem the user can fix: say it plainly, no traceback
+        code = _train_reporting(run, resume, train)
+    if code == 0:
+        print(_outcome(run), flush=True)
+    return code
+
+
+def _train_reporting(run, resume: bool, train) -> int:
+    main = is_main_process()
+    try:
+        train(run, resume=resume)
+    except ValueError as err:  # a problem the user can fix: say it plainly, no traceback
+        if main:
             run.write_status("failed", str(err))
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        except BaseException as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except BaseException as err:
+        if main:
             run.write_status("failed", f"{type(err).__name__}: {err}. The end of process.log has the details.")
-            raise
-    result = run.result() or {}
-    if state == "finished":
-        print(f"Finished: held-out accuracy {result['finetuned']['accuracy']:.4f} "
-              f"(base {result['base']['accuracy']:.4f}), {result['training_time_s']:.0f} s, "
-              f"{result['samples_per_s']:.0f} samples/s. Model registered as '{result['registered_as']}'.")
-    else:
-        print(f"Stopped. Resume with: python -m pipelines.finetune --resume {run.path}")
+        raise
     return 0
+
+
+def _outcome(run) -> str:
+    status = run.status
+    if status.state != "finished":
+        return f"{status.state.capitalize()}. Resume with: python -m pipelines.finetune --resume {run.path}"
+    result = run.result()
+    return (f"Finished: {status.message} {result['training_time_s']:.0f} s, {result['samples_per_s']:.0f} "
+            f"samples/s. Model registered as '{result['registered_as']}'. Result: {run.result_file}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.list_presets:
+        from pipelines.finetune.presets import PRESETS
+
+        print("\n".join(f"{preset.name}\t{preset.task}" for preset in PRESETS.values()))
+        return 0
     import datasets
 
     datasets.disable_progress_bars()  # a progress bar per map() would flood process.log
     try:
-        run = run_for_args(args)
+        runs = runs_for_args(args)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"Run folder: {run.path}", flush=True)
-    return execute(run, resume=args.resume is not None)
+    for run in runs:
+        print(f"Run folder: {run.path}", flush=True)
+        code = execute(run, resume=args.resume is not None)
+        if code != 0 or run.status.state != "finished":
+            return code
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,14 +7,10 @@ about 30 tokens, so a batch padded to 64 spends half its compute on padding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import datasets
 import torch
 from torch.utils.data import DataLoader, Sampler
-from transformers import DataCollatorWithPadding
 
-from pipelines.finetune.data import Split
+from pipelines.finetune.tasks.base import Prepared
 
 
 class LengthGroupedSampler(Sampler[int]):
@@ -44,34 +40,15 @@ class LengthGroupedSampler(Sampler[int]):
             yield from sorted(order[start:start + self.group_size], key=self.lengths.__getitem__, reverse=True)
 
 
-@dataclass(frozen=True)
-class Batches:
-    train: DataLoader
-    evaluation: DataLoader
-    held_out: datasets.Dataset  # the raw held-out rows (text, label), in the evaluation loader's order
-
-
-def make_batches(split: Split, tokenizer, max_length: int, batch_size: int, seed: int) -> Batches:
-    train = _tokenize(split.train, tokenizer, max_length)
-    held_out_tokens = _tokenize(split.held_out, tokenizer, max_length)
-    # Evaluation order is free, so sort it by length once: every evaluation batch is then nearly unpadded.
-    order = sorted(range(len(held_out_tokens)), key=lambda i: len(held_out_tokens[i]["input_ids"]))
-    collate = DataCollatorWithPadding(tokenizer)  # pads each batch to its longest text
-    lengths = [len(ids) for ids in train["input_ids"]]
+def make_loaders(prepared: Prepared, batch_size: int, seed: int) -> tuple[DataLoader, DataLoader]:
+    """(training, evaluation) loaders over a task's encoded rows, each batch padded to its own longest."""
     # Each loader draws its worker seed from a generator of its own: from the global one, that draw
     # would shift the dropout masks of a resumed run, whose iterator starts after the RNG is restored.
-    train_loader = DataLoader(train, batch_size=batch_size, collate_fn=collate,
-                              sampler=LengthGroupedSampler(lengths, batch_size, seed),
-                              generator=torch.Generator().manual_seed(seed))
-    # Evaluation keeps no activations for backward, so it affords twice the batch.
-    eval_loader = DataLoader(held_out_tokens.select(order), batch_size=2 * batch_size, collate_fn=collate,
-                             generator=torch.Generator().manual_seed(seed))
-    return Batches(train=train_loader, evaluation=eval_loader, held_out=split.held_out.select(order))
-
-
-def _tokenize(table: datasets.Dataset, tokenizer, max_length: int) -> datasets.Dataset:
-    def encode(batch):
-        return tokenizer(batch["text"], truncation=True, max_length=max_length)
-
-    encoded = table.map(encode, batched=True, remove_columns=["text"])
-    return encoded.rename_column("label", "labels")
+    train = DataLoader(prepared.train, batch_size=batch_size, collate_fn=prepared.collate,
+                       sampler=LengthGroupedSampler(prepared.train_lengths, batch_size, seed),
+                       generator=torch.Generator().manual_seed(seed))
+    # Evaluation keeps no activations for backward, so it affords twice the batch; the task has put
+    # its held-out rows in the order it reads them back (shortest first, mostly).
+    evaluation = DataLoader(prepared.held_out, batch_size=2 * batch_size, collate_fn=prepared.eval_collate,
+                            generator=torch.Generator().manual_seed(seed))
+    return train, evaluation

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+# What a run teaches the model: one module each under finetune/tasks/.
+TASKS = ("classification", "extractive-qa", "masked-lm")
 # How much of the pretrained model trains: everything, only the new head, or the head plus the top
-# `top_k_layers` encoder layers (cheaper than full, often nearly as good on small data).
+# `top_k_layers` layers (cheaper than full, often nearly as good on small data).
 MODES = ("full", "feature-extraction", "top-k")
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 
@@ -27,39 +29,58 @@ _FOLDER_NAME = re.compile(r"^[A-Za-z0-9][\w.-]{0,120}$")  # the registered model
 @dataclass(frozen=True)
 class FinetuneConfig:
     data_file: str  # CSV, TSV, JSON, JSONL or Parquet; a run keeps its own copy under data/
-    text_column: str | None = None  # None: guessed from the file (see data.guess_columns)
-    label_column: str | None = None
+    task: str = "classification"
+    # The file's column for each of the task's roles ({"text": "review", "label": "stars"}); a role
+    # left out is guessed from the file (see the task's `roles`).
+    columns: dict[str, str] = field(default_factory=dict)
     base_model: str = DEFAULT_BASE_MODEL  # anything catalog.resolve accepts
+    # Start from the model another run registers once it finishes (a domain-adapted encoder, say);
+    # the run waits for it in the queue and fails if it does not finish. base_model is then ignored.
+    base_from_run: str | None = None
     mode: str = "full"
     top_k_layers: int = 2  # used by mode "top-k" only
     learning_rate: float | None = None  # None: DEFAULT_LEARNING_RATES[mode]
     epochs: int = 3
     batch_size: int = 32
-    max_length: int = 128  # tokens; review-length texts fit, and attention cost grows with its square
+    max_length: int | None = None  # tokens per row (QA: per window); None: the task's default
+    doc_stride: int = 128  # extractive QA: tokens two windows of a long context share
+    mlm_probability: float = 0.15  # masked LM: the share of tokens to predict, as BERT was trained
     gradient_accumulation_steps: int = 1
     warmup_ratio: float = 0.1  # a new random head sends large gradients into the backbone at first
     weight_decay: float = 0.01
     mixed_precision: str = "auto"  # auto: bf16 where the CPU or GPU computes it natively, else no
     seed: int = 42
-    eval_fraction: float = 0.2  # held out, stratified, when the data has no validation split
+    eval_fraction: float = 0.2  # held out when the data has no validation split
     max_eval_rows: int = 1000  # +-1.5 points of accuracy is enough to compare base and fine-tuned
     max_train_rows: int | None = None  # None: every row not held out
     logging_steps: int = 10  # reading the loss forces a host sync, so only every N steps
     # also score the held-out split every N optimizer steps (None: after each epoch only), for a finer
-    # accuracy curve; the training clock stops while it scores
+    # curve; the training clock stops while it scores
     eval_steps: int | None = None
     name: str | None = None  # registered model folder; None: "<base>-<dataset>-<run id>"
     dataset_name: str | None = None  # for the model card and the default name; None: file stem
+    # runs started together (domain adaptation: adapt, then fine-tune both bases) share a chain id,
+    # and each says which part of it it is
+    chain: str | None = None
+    chain_role: str | None = None
+    # An Accelerate config file (multi-GPU, FSDP, several CPU processes) for `accelerate launch`;
+    # None: STUDIO_ACCELERATE_CONFIG if set, else one process on this machine.
+    accelerate_config: str | None = None
 
     def __post_init__(self) -> None:
+        _one_of(self.task, TASKS, "task")
         _one_of(self.mode, MODES, "mode")
         _one_of(self.mixed_precision, MIXED_PRECISION, "mixed_precision")
         for name in ("epochs", "batch_size", "gradient_accumulation_steps", "logging_steps",
                      "top_k_layers", "max_eval_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}.")
-        if not 8 <= self.max_length <= 8192:
+        if self.max_length is not None and not 8 <= self.max_length <= 8192:
             raise ValueError(f"max_length must be between 8 and 8192 tokens; got {self.max_length}.")
+        if not 0 <= self.doc_stride <= 1024:
+            raise ValueError(f"doc_stride must be between 0 and 1024 tokens; got {self.doc_stride}.")
+        if not 0 < self.mlm_probability < 1:
+            raise ValueError(f"mlm_probability must be between 0 and 1; got {self.mlm_probability}.")
         if self.learning_rate is not None and not 0 < self.learning_rate < 1:
             raise ValueError(f"learning_rate must be between 0 and 1; got {self.learning_rate}.")
         if not 0 < self.eval_fraction <= 0.5:
@@ -71,6 +92,8 @@ class FinetuneConfig:
         for name in ("max_train_rows", "eval_steps"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}.")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.columns.items()):
+            raise ValueError("columns must map each role to a column name, e.g. {\"text\": \"review\"}.")
 
     @property
     def effective_learning_rate(self) -> float:
@@ -91,6 +114,7 @@ class FinetuneConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> FinetuneConfig:
+        values = _upgraded(values)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -117,9 +141,24 @@ class FinetuneConfig:
         return cls.from_dict(values)
 
 
+def _upgraded(values: dict) -> dict:
+    """Configs written before runs had a task named their two classification columns directly."""
+    values = dict(values)
+    columns = dict(values.get("columns") or {})
+    for old, role in (("text_column", "text"), ("label_column", "label")):
+        if old in values:
+            column = values.pop(old)
+            if column is not None:
+                columns.setdefault(role, column)
+    if columns or "columns" in values:
+        values["columns"] = columns
+    return values
+
+
 def _has_type(value, annotation: str) -> bool:
-    """Whether a JSON value fits a field annotation such as "int", "float | None" or "str | None"."""
-    allowed = {"int": (int,), "float": (int, float), "str": (str,), "None": (type(None),)}
+    """Whether a JSON value fits a field annotation such as "int", "float | None" or "dict[str, str]"."""
+    allowed = {"int": (int,), "float": (int, float), "str": (str,), "None": (type(None),),
+               "dict[str, str]": (dict,)}
     kinds = tuple(t for part in annotation.split("|") for t in allowed[part.strip()])
     return isinstance(value, kinds) and not isinstance(value, bool)
 

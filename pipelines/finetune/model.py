@@ -1,4 +1,4 @@
-"""The model to fine-tune: where the base checkpoint's files are, its classification head, what trains.
+"""The base checkpoint a run starts from, loaded with the head its task needs, and what of it trains.
 
 The base is named like any other model in the app (catalogue name, Hub id, folder under the models
 directory) and resolved by the catalogue; fine-tuning then needs the files themselves, not the
@@ -10,16 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig
+import transformers
+from transformers import AutoConfig, AutoTokenizer, PretrainedConfig
 
 from pipelines.models import catalog, loading
 from pipelines.models.catalog import ModelSpec
 from pipelines.runtime.errors import first_line
-
-# catalog.resolve checks a model against a task; an encoder resolves for "qa", a classifier for
-# "sentiment", and every kind of checkpoint resolves for one of the two.
-_RESOLVE_AS = ("sentiment", "qa")
-
 
 @dataclass(frozen=True)
 class BaseModel:
@@ -31,15 +27,7 @@ class BaseModel:
 
 def resolve_base(reference: str) -> BaseModel:
     """The base checkpoint behind a model reference, or a ValueError saying why it cannot be used."""
-    errors = []
-    for task in _RESOLVE_AS:
-        try:
-            spec = catalog.resolve(task, reference)
-            break
-        except ValueError as err:
-            errors.append(str(err))
-    else:
-        raise ValueError(errors[0])
+    spec = catalog.find(reference)
     source, revision = loading.weights_location(spec)
     try:
         config = AutoConfig.from_pretrained(source, revision=revision, trust_remote_code=False)
@@ -48,34 +36,14 @@ def resolve_base(reference: str) -> BaseModel:
     return BaseModel(spec=spec, source=source, revision=revision, config=config)
 
 
-def head_labels(config: PretrainedConfig, data_labels: list[str]) -> tuple[tuple[str, ...], bool]:
-    """The label order of the classification head, and whether the base's own head is kept.
-
-    A classifier that already predicts exactly the data's labels (ignoring case) keeps its trained head
-    and its label order, so the base scores are its real zero-shot scores; any other base gets a new
-    head over the labels in sorted order.
-    """
-    architectures = getattr(config, "architectures", None) or []
-    id2label = {int(i): str(v) for i, v in (getattr(config, "id2label", None) or {}).items()}
-    by_lower = {label.lower(): label for label in data_labels}
-    if (any(a.endswith("ForSequenceClassification") for a in architectures)
-            and len(id2label) == len(by_lower) and {v.lower() for v in id2label.values()} == set(by_lower)):
-        return tuple(by_lower[id2label[i].lower()] for i in sorted(id2label)), True
-    return tuple(sorted(data_labels)), False
-
-
-def load_for_training(base: BaseModel, label_names: tuple[str, ...], keep_head: bool):
-    """(model, tokenizer): the base with a sequence-classification head over `label_names`."""
+def load_with_head(base: BaseModel, auto_class: str, what: str, **model_args):
+    """(model, tokenizer): the base through `transformers.<auto_class>`, a new head where it has none."""
     common = dict(revision=base.revision, trust_remote_code=False)
     try:
         tokenizer = AutoTokenizer.from_pretrained(base.source, **common)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            base.source, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
-            label2id={name: i for i, name in enumerate(label_names)},
-            ignore_mismatched_sizes=not keep_head, **common)
+        model = getattr(transformers, auto_class).from_pretrained(base.source, **model_args, **common)
     except (OSError, ValueError) as err:
-        raise ValueError(f"Could not load '{base.spec.name}' for classification: "
-                         f"{first_line(err)}") from err
+        raise ValueError(f"Could not load '{base.spec.name}' for {what}: {first_line(err)}") from err
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token  # decoder-only LMs ship without one
     model.config.pad_token_id = tokenizer.pad_token_id  # decoder classifiers find the last token by it
@@ -84,7 +52,7 @@ def load_for_training(base: BaseModel, label_names: tuple[str, ...], keep_head: 
 
 def apply_transfer_mode(model: torch.nn.Module, mode: str, top_k_layers: int) -> None:
     """Freeze what this mode keeps fixed: nothing (full), the backbone (feature-extraction), or the
-    backbone below its top `top_k_layers` layers (top-k). The head always trains."""
+    backbone below its top `top_k_layers` layers (top-k). The task's head always trains."""
     if mode == "full":
         return
     backbone = getattr(model, model.base_model_prefix)

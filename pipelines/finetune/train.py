@@ -1,8 +1,9 @@
 """The fine-tuning loop, written with Accelerate: one function a run's process calls, `train(run)`.
 
-Read top to bottom: set up (data, model, batches, optimizer, all `accelerator.prepare`d), score the
-base model, train epoch by epoch with an evaluation and a checkpoint after each, then save, describe
-and register the model. Progress goes to the run folder's log.jsonl, which the UI follows.
+Read top to bottom: set up (the task's data and model, batches, optimizer, all `accelerator.prepare`d),
+score the base model, train epoch by epoch with an evaluation and a checkpoint after each, then save,
+describe and register the model. What is learned is the task's business (finetune/tasks/); this loop
+only needs a model that returns a loss. Progress goes to the run folder's log.jsonl.
 """
 
 from __future__ import annotations
@@ -13,27 +14,21 @@ import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import get_linear_schedule_with_warmup
 
-from pipelines.finetune import card, registry
-from pipelines.finetune.batching import Batches, make_batches
+from pipelines.finetune import card, registry, tasks
+from pipelines.finetune.batching import make_loaders
 from pipelines.finetune.config import FinetuneConfig
-from pipelines.finetune.data import Split, load_labelled, split
-from pipelines.finetune.evaluation import evaluate_model
-from pipelines.finetune.model import (
-    BaseModel,
-    apply_transfer_mode,
-    head_labels,
-    load_for_training,
-    parameter_counts,
-    resolve_base,
-)
-from pipelines.finetune.runs import RunFolder
+from pipelines.finetune.data import load_rows
+from pipelines.finetune.evaluation import paired_examples
+from pipelines.finetune.log import EvalEntry, StartEntry, StepEntry
+from pipelines.finetune.model import BaseModel, apply_transfer_mode, parameter_counts, resolve_base
+from pipelines.finetune.runs import RunFolder, base_reference
+from pipelines.finetune.tasks.base import Evaluation, FinetuneTask, Prepared
 from pipelines.runtime import hardware
 
 
@@ -61,47 +56,43 @@ class Progress:
 class Session:
     """Everything the loop works with, after `accelerator.prepare`."""
 
+    task: FinetuneTask
+    prepared: Prepared
     model: torch.nn.Module
-    tokenizer: object
     optimizer: torch.optim.Optimizer
     scheduler: object
-    batches: Batches
-    split: Split
+    train_loader: object
+    eval_loader: object
     base: BaseModel
-    columns: tuple[str, str]  # (text, label) as found in the file
-    kept_head: bool  # the base classifier's own head (its labels matched), not a new one
+    columns: dict[str, str]  # role -> the file's column
     steps_per_epoch: int  # optimizer steps, on this process's share of the batches
     total_steps: int
 
 
-def setup(config: FinetuneConfig, accelerator: Accelerator) -> Session:
-    labelled = load_labelled(Path(config.data_file), config.text_column, config.label_column)
-    base = resolve_base(config.base_model)
-    label_names, keep_head = head_labels(base.config, sorted(labelled.label_counts))
-    data = split(labelled, label_names, config.eval_fraction, config.max_eval_rows, config.max_train_rows,
-                 config.seed)
-    model, tokenizer = load_for_training(base, label_names, keep_head)
+def setup(run: RunFolder, config: FinetuneConfig, accelerator: Accelerator) -> Session:
+    task = tasks.get(config.task)
+    rows, columns = load_rows(config.data_file, task, config.columns)
+    base = resolve_base(base_reference(config))
+    prepared = task.prepare(rows, base, config)
+    model = prepared.model
     apply_transfer_mode(model, config.mode, config.top_k_layers)
-    batches = make_batches(data, tokenizer, config.max_length, config.batch_size, config.seed)
+    train_loader, eval_loader = make_loaders(prepared, config.batch_size, config.seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
     # Decay matrices only: decaying biases and LayerNorm gains towards zero only hurts.
     groups = [{"params": [p for p in trainable if p.ndim >= 2], "weight_decay": config.weight_decay},
               {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0}]
-    # fused: one kernel for all parameters. On the 2-core CPU of BENCHMARKS.md the default (foreach)
-    # AdamW step took ~300 ms for MiniLM and the fused one ~40 ms: a training step 9% faster. It is also
-    # the Trainer's default optimizer.
+    # fused: one kernel for all parameters. On a 2-core CPU the default (foreach) AdamW step took
+    # ~300 ms for MiniLM and the fused one ~40 ms. It is also the Trainer's default optimizer.
     optimizer = torch.optim.AdamW(groups, lr=config.effective_learning_rate, fused=True)
     # Counted on the unsharded loader: accelerate steps a prepared scheduler once per process.
-    total_steps = math.ceil(len(batches.train) / config.gradient_accumulation_steps) * config.epochs
+    total_steps = math.ceil(len(train_loader) / config.gradient_accumulation_steps) * config.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     model, optimizer, train_loader, eval_loader, scheduler = accelerator.prepare(
-        model, optimizer, batches.train, batches.evaluation, scheduler)
+        model, optimizer, train_loader, eval_loader, scheduler)
     steps_per_epoch = math.ceil(len(train_loader) / config.gradient_accumulation_steps)
-    return Session(model=model, tokenizer=tokenizer, optimizer=optimizer, scheduler=scheduler,
-                   batches=Batches(train_loader, eval_loader, batches.held_out), split=data, base=base,
-                   columns=(labelled.text_column, labelled.label_column), kept_head=keep_head,
-                   steps_per_epoch=steps_per_epoch,
-                   total_steps=steps_per_epoch * config.epochs)
+    return Session(task=task, prepared=prepared, model=model, optimizer=optimizer, scheduler=scheduler,
+                   train_loader=train_loader, eval_loader=eval_loader, base=base, columns=columns,
+                   steps_per_epoch=steps_per_epoch, total_steps=steps_per_epoch * config.epochs)
 
 
 def train(run: RunFolder, resume: bool = False) -> str:
@@ -109,8 +100,8 @@ def train(run: RunFolder, resume: bool = False) -> str:
     config = run.config
     accelerator = Accelerator(mixed_precision=hardware.training_precision(config.mixed_precision),
                               gradient_accumulation_steps=config.gradient_accumulation_steps)
-    set_seed(config.seed)  # before the model is built: the new head's initial weights depend on it
-    session = setup(config, accelerator)
+    set_seed(config.seed)  # before the model is built: a new head's initial weights depend on it
+    session = setup(run, config, accelerator)
     progress = Progress()
     accelerator.register_for_checkpointing(progress)
     if resume and run.has_checkpoint:
@@ -118,7 +109,7 @@ def train(run: RunFolder, resume: bool = False) -> str:
     if accelerator.is_main_process:
         run.write_status("running", pid=os.getpid())
         run.append_log(_start_entry(config, session, accelerator, progress))
-    if progress.base is None:  # "base": the model as training starts, with its new head untrained
+    if progress.base is None:  # "base": the model as training starts, a new head untrained
         progress.base = _evaluate(run, session, accelerator, progress, "base")
     state = _run_epochs(run, config, session, progress, accelerator)
     if state == "finished":
@@ -131,7 +122,7 @@ def _run_epochs(run: RunFolder, config: FinetuneConfig, session: Session, progre
     model, optimizer, scheduler = session.model, session.optimizer, session.scheduler
     model.train()
     for epoch in range(progress.epoch, config.epochs):
-        loader = session.batches.train
+        loader = session.train_loader
         if progress.batches_in_epoch:  # resumed mid-epoch: the same batch order, minus what was trained
             loader = accelerator.skip_first_batches(loader, progress.batches_in_epoch)
         loader.set_epoch(epoch)  # the sampler's order depends on (seed, epoch) only
@@ -146,7 +137,7 @@ def _run_epochs(run: RunFolder, config: FinetuneConfig, session: Session, progre
             loss_sum += loss.detach()  # stays on the device: no host sync per step
             loss_batches += 1
             progress.batches_in_epoch += 1
-            progress.samples += batch["labels"].shape[0] * accelerator.num_processes
+            progress.samples += batch["input_ids"].shape[0] * accelerator.num_processes
             if not accelerator.sync_gradients:
                 continue
             progress.step += 1
@@ -158,7 +149,7 @@ def _run_epochs(run: RunFolder, config: FinetuneConfig, session: Session, progre
             if (config.eval_steps and progress.step % config.eval_steps == 0
                     and progress.step % session.steps_per_epoch):  # an epoch's end is scored below anyway
                 progress.train_time_s += time.perf_counter() - clock  # the clock stops while it scores
-                _evaluate(run, session, accelerator, progress, "finetuned")
+                _evaluate(run, session, accelerator, progress, "fine_tuned")
                 clock = time.perf_counter()
             if run.stop_requested():
                 progress.train_time_s += time.perf_counter() - clock
@@ -168,36 +159,41 @@ def _run_epochs(run: RunFolder, config: FinetuneConfig, session: Session, progre
                 return "stopped"
         progress.train_time_s += time.perf_counter() - clock
         progress.epoch, progress.batches_in_epoch = epoch + 1, 0
-        progress.last = _evaluate(run, session, accelerator, progress, "finetuned")
+        progress.last = _evaluate(run, session, accelerator, progress, "fine_tuned")
         _save_checkpoint(run, accelerator, progress)
     return "finished"
 
 
-def _start_entry(config: FinetuneConfig, session: Session, accelerator: Accelerator, progress: Progress) -> dict:
+def _start_entry(config: FinetuneConfig, session: Session, accelerator: Accelerator,
+                 progress: Progress) -> StartEntry:
     trainable, total = parameter_counts(accelerator.unwrap_model(session.model))
-    return {"type": "start", "resumed_at_step": progress.step, "total_steps": session.total_steps,
-            "epochs": config.epochs, "train_rows": len(session.split.train),
-            "held_out_rows": len(session.split.held_out), "labels": list(session.split.label_names),
-            "mixed_precision": accelerator.mixed_precision, "trainable_parameters": trainable,
-            "total_parameters": total, "time": time.time()}
+    return StartEntry(task=session.task.name, metric=session.task.metric,
+                      higher_is_better=session.task.higher_is_better, resumed_at_step=progress.step,
+                      total_steps=session.total_steps, epochs=config.epochs, train_rows=session.prepared.train_rows,
+                      held_out_rows=session.prepared.held_out_rows, mixed_precision=accelerator.mixed_precision,
+                      trainable_parameters=trainable, total_parameters=total, processes=accelerator.num_processes,
+                      time=time.time(), facts=session.prepared.facts)
 
 
-def _step_entry(session: Session, progress: Progress, loss: float, elapsed: float) -> dict:
-    return {"type": "step", "step": progress.step, "total_steps": session.total_steps,
-            "epoch": round(progress.step / session.steps_per_epoch, 3), "loss": round(loss, 5),
-            "lr": session.scheduler.get_last_lr()[0], "elapsed_s": round(elapsed, 2),
-            "samples_per_s": round(progress.samples / max(elapsed, 1e-9), 1)}
+def _step_entry(session: Session, progress: Progress, loss: float, elapsed: float) -> StepEntry:
+    return StepEntry(step=progress.step, total_steps=session.total_steps,
+                     epoch=round(progress.step / session.steps_per_epoch, 3), loss=round(loss, 5),
+                     lr=session.scheduler.get_last_lr()[0], elapsed_s=round(elapsed, 2),
+                     samples_per_s=round(progress.samples / max(elapsed, 1e-9), 1))
 
 
 def _evaluate(run: RunFolder, session: Session, accelerator: Accelerator, progress: Progress, which: str) -> dict:
-    evaluation = evaluate_model(session.model, session.batches.evaluation, accelerator, session.batches.held_out,
-                                session.split.label_names)
+    model = session.model
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        evaluation = session.task.evaluate(model, session.eval_loader, accelerator, session.prepared)
+    model.train(was_training)
     if accelerator.is_main_process:
         # between epochs (eval_steps): the epoch as a fraction, so the curve puts the point where it was taken
         epoch = round(progress.step / session.steps_per_epoch, 3) if progress.batches_in_epoch else progress.epoch
-        run.append_log({"type": "eval", "model": which, "epoch": epoch, "step": progress.step,
-                        "train_time_s": round(progress.train_time_s, 2), "accuracy": evaluation.accuracy,
-                        "f1": evaluation.macro_f1})
+        run.append_log(EvalEntry(model=which, epoch=epoch, step=progress.step,
+                                 train_time_s=round(progress.train_time_s, 2), metrics=evaluation.metrics))
     return evaluation.to_dict()
 
 
@@ -206,7 +202,9 @@ def _save_checkpoint(run: RunFolder, accelerator: Accelerator, progress: Progres
     partial = run.checkpoint_dir.with_name("last.partial")
     if accelerator.is_main_process:
         shutil.rmtree(partial, ignore_errors=True)
+    accelerator.wait_for_everyone()
     accelerator.save_state(str(partial))  # model, optimizer, scheduler, RNG states, and Progress
+    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         marker = {"step": progress.step, "epoch": progress.epoch, "saved_at": time.time()}
         (partial / "progress.json").write_text(json.dumps(marker))  # written last: marks it complete
@@ -220,33 +218,36 @@ def _finish(run: RunFolder, config: FinetuneConfig, session: Session, progress: 
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
-    model = accelerator.unwrap_model(session.model)
-    model.save_pretrained(run.model_dir, save_function=accelerator.save)
-    session.tokenizer.save_pretrained(run.model_dir)
+    session.task.save(accelerator.unwrap_model(session.model), session.prepared, run.model_dir)
     result = _result(run, config, session, progress, accelerator)
-    card.write_model_card(run.model_dir, config, result)
-    registry.register_model(run.model_dir, result["registered_as"], card.picker_note(config, result))
+    card.write_model_card(run.model_dir, config, result, session.task)
+    registry.register_model(run.model_dir, result["registered_as"], session.task.picker_note(config, result))
     tmp = run.result_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     os.replace(tmp, run.result_file)
     # A finished run is not resumed, and its checkpoint (optimizer state included) is three times the model.
     shutil.rmtree(run.checkpoint_dir.parent, ignore_errors=True)
-    run.write_status("finished", f"Held-out accuracy {result['finetuned']['accuracy']:.3f} "
-                                 f"(base {result['base']['accuracy']:.3f}).")
+    task = session.task
+    run.write_status("finished", f"Held-out {task.headline(result['fine_tuned'])} (base {task.headline(result['base'])}).")
 
 
 def _result(run: RunFolder, config: FinetuneConfig, session: Session, progress: Progress,
             accelerator: Accelerator) -> dict:
+    """result.json: the same top-level shape for every task (task, metric, base, fine_tuned, examples)."""
+    base, tuned = Evaluation.from_dict(progress.base), Evaluation.from_dict(progress.last)
     trainable, total = parameter_counts(accelerator.unwrap_model(session.model))
+    task = session.task
     return {
-        "run_id": run.id, "base_model": config.base_model, "dataset": config.effective_dataset_name,
-        "labels": list(session.split.label_names), "text_column": session.columns[0],
-        "label_column": session.columns[1], "train_rows": len(session.split.train),
-        "held_out_rows": len(session.split.held_out), "mode": config.mode,
-        "mixed_precision": accelerator.mixed_precision, "trainable_parameters": trainable,
-        "total_parameters": total, "steps": progress.step, "epochs": progress.epoch, "seed": config.seed,
-        "training_time_s": round(progress.train_time_s, 2),
+        "task": task.name, "metric": task.metric, "higher_is_better": task.higher_is_better,
+        "base": base.metrics, "fine_tuned": tuned.metrics, "examples": paired_examples(base, tuned),
+        "details": {"base": base.details, "fine_tuned": tuned.details}, "facts": session.prepared.facts,
+        "run_id": run.id, "base_model": session.base.spec.name, "dataset": config.effective_dataset_name,
+        "columns": session.columns, "train_rows": session.prepared.train_rows,
+        "held_out_rows": session.prepared.held_out_rows, "mode": config.mode,
+        "mixed_precision": accelerator.mixed_precision, "processes": accelerator.num_processes,
+        "trainable_parameters": trainable, "total_parameters": total, "steps": progress.step,
+        "epochs": progress.epoch, "seed": config.seed, "training_time_s": round(progress.train_time_s, 2),
         "samples_per_s": round(progress.samples / max(progress.train_time_s, 1e-9), 1),
-        "base_head": "kept" if session.kept_head else "new", "base": progress.base, "finetuned": progress.last,
-        "registered_as": registry.model_name(config, run.id), "model_dir": str(run.model_dir),
+        "registered_as": registry.model_name(config, run.id, session.base.spec.name),
+        "model_dir": str(run.model_dir),
     }

@@ -19,18 +19,8 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pipelines.models.kinds import (
-    CAUSAL_LM,
-    CLASSIFIER,
-    EXTRACTIVE_QA,
-    KIND_PREFERENCE,
-    SENTENCE_ENCODER,
-    SEQ2SEQ,
-    TASK_TITLES,
-    TASKS,
-    TASKS_BY_KIND,
-    kind_from_folder,
-)
+from pipelines.models.kinds import (CAUSAL_LM, CLASSIFIER, EXTRACTIVE_QA, KIND_PREFERENCE, SENTENCE_ENCODER, SEQ2SEQ,
+                                    TASK_TITLES, TASKS, TASKS_BY_KIND, kind_from_folder)
 from pipelines.runtime import settings
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -211,7 +201,8 @@ def default_spec(task: str) -> ModelSpec:
 
 
 def resolve(task: str, reference: str | ModelSpec | None) -> ModelSpec:
-    """Turn what the user typed or picked into a ModelSpec that can be loaded, or raise ValueError.
+    """Turn what the user typed or picked into a ModelSpec for `task` that can be loaded, or raise
+    ValueError; nothing typed means the task's default.
 
     A ModelSpec resolved before (the app resolves once per request, to say "loading" first) is
     only checked against the task: its files were found when it was resolved.
@@ -221,29 +212,46 @@ def resolve(task: str, reference: str | ModelSpec | None) -> ModelSpec:
     reference = (reference or "").strip()
     if not reference:
         return default_spec(task)
+    return _fits_task(task, find(reference))
+
+
+def find(reference: str) -> ModelSpec:
+    """The model a reference names, whatever it can do, if it can be loaded now; else a ValueError.
+
+    Catalogue names come first, then folders of the models directory, paths, and Hub ids.
+    """
+    reference = reference.strip()
     local = _models_folder_spec(reference)
     if local is not None:
-        return _checked(task, local)
-    for spec in entries(task):
-        if reference == spec.name:
-            return _checked(task, spec)
-    for spec in HUB_MODELS + tuple(packaged_specs()):  # a name of another task: say what it can do
-        if reference == spec.name:
-            return _checked(task, spec)
+        return _available(local)
+    named = _named_in_catalogue(reference)
+    if named is not None:
+        return _available(named)
     as_path = Path(reference).expanduser()
     if as_path.is_absolute() or reference.startswith((".", "~")):
-        return _checked(task, _local_spec(as_path))
+        return _available(_local_spec(as_path))
     folder = settings.models_dir() / reference
     if "/" not in reference and folder.is_dir():
-        return _checked(task, _local_spec(folder))
+        return _available(_local_spec(folder))
     hub_id, _, revision = reference.partition("@")
-    if not _HUB_ID.match(hub_id):
+    if not reference or not _HUB_ID.match(hub_id):
         raise ValueError(f"'{reference}' is neither a catalogue name, a Hub id like 'org/model', nor a "
                          f"folder under {settings.models_dir()}.")
     known = next((s for s in HUB_MODELS if s.hub_id == hub_id), None)
     spec = replace(known, revision=revision or known.revision) if known else ModelSpec(
         name=reference, source="hub", kind=None, hub_id=hub_id, revision=revision or None)
-    return _checked(task, spec)
+    return _available(spec)
+
+
+def _named_in_catalogue(name: str) -> ModelSpec | None:
+    """The model a catalogue name means, as the pickers order them: a models folder of the same name
+    comes before the packaged model, and the Hub entry first only while the Hub can be reached."""
+    folder = settings.models_dir() / name
+    twin = folder_spec(folder) if "/" not in name and folder.is_dir() else None
+    hub = [s for s in HUB_MODELS if s.name == name]
+    on_disk = [s for s in (twin, *packaged_specs()) if s is not None and s.name == name]
+    found = hub + on_disk if settings.hub_reachable() else on_disk + hub
+    return found[0] if found else None
 
 
 def _models_folder_spec(reference: str) -> ModelSpec | None:
@@ -277,16 +285,16 @@ def _local_spec(path: Path) -> ModelSpec:
     return ModelSpec(name=resolved.name, source="local", kind=kind, path=resolved, tasks=TASKS_BY_KIND[kind])
 
 
-def _checked(task: str, spec: ModelSpec) -> ModelSpec:
+def _available(spec: ModelSpec) -> ModelSpec:
     ok, why = availability(spec)
     if not ok:
         raise ValueError(why)
-    return _fits_task(task, spec)
+    return spec
 
 
 def _fits_task(task: str, spec: ModelSpec) -> ModelSpec:
     if spec.kind is not None and task not in TASKS_BY_KIND[spec.kind]:
-        can = ", ".join(TASK_TITLES[t] for t in TASKS_BY_KIND[spec.kind])
+        can = ", ".join(TASK_TITLES[t] for t in TASKS_BY_KIND[spec.kind]) or "no task of the app's tabs"
         raise ValueError(f"'{spec.name}' is a {spec.kind} model: it can do {can}, "
                          f"not {TASK_TITLES[task]}.")
     return spec

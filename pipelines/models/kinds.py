@@ -25,6 +25,7 @@ SENTENCE_ENCODER = "sentence-encoder"  # a bare encoder: ranks sentences by embe
 CLASSIFIER = "classifier"  # *ForSequenceClassification
 SEQ2SEQ = "seq2seq"  # encoder-decoder LM: BART, T5, Marian, NLLB/M2M
 CAUSAL_LM = "causal-lm"  # decoder-only LM; with a chat template it is an instruct model
+MASKED_LM = "masked-lm"  # an encoder with its masked-LM head: a domain-adapted base to fine-tune further
 
 # Which kinds of model can serve which task. A causal LM serves every task through a task prompt,
 # the route transformers 5 itself recommends now that the task pipelines are gone.
@@ -34,13 +35,14 @@ TASKS_BY_KIND = {
     CLASSIFIER: ("sentiment",),
     SEQ2SEQ: ("summarization", "translation", "qa"),
     CAUSAL_LM: ("qa", "sentiment", "summarization", "translation", "generation"),
+    MASKED_LM: (),  # no tab runs it: it is a base for fine-tuning (finetune/tasks/masked_lm.py)
 }
 
 # Among models on disk, a task-specific model beats a general one: a fine-tuned classifier is the
 # better sentiment default than an instruct LM, and offline the sentence ranker is the QA default
 # (its top sentence held the answer for 83% of held-out SQuAD-style questions, while SmolLM2-135M
 # answering directly reached a token F1 of 0.09).
-KIND_PREFERENCE = (EXTRACTIVE_QA, CLASSIFIER, SENTENCE_ENCODER, SEQ2SEQ, CAUSAL_LM)
+KIND_PREFERENCE = (EXTRACTIVE_QA, CLASSIFIER, SENTENCE_ENCODER, SEQ2SEQ, CAUSAL_LM, MASKED_LM)
 
 
 def kind_from_config(config: dict, folder: Path | None = None) -> str | None:
@@ -55,6 +57,8 @@ def kind_from_config(config: dict, folder: Path | None = None) -> str | None:
         return SEQ2SEQ
     if arch.endswith(("ForCausalLM", "LMHeadModel")):
         return CAUSAL_LM
+    if arch.endswith("ForMaskedLM"):
+        return MASKED_LM
     if folder is not None and (folder / "modules.json").is_file():
         return SENTENCE_ENCODER  # a sentence-transformers folder
     if arch.endswith("Model") and config.get("model_type") in {"bert", "roberta", "mpnet", "xlm-roberta",

@@ -122,35 +122,58 @@ def preprocess_extractive(loaded: LoadedModel, question: str, context: str, doc_
                          "character offsets. Pick another model.")
     window = min(int(tok.model_max_length), MAX_WINDOW_TOKENS)
     question_tokens = len(tok(question, add_special_tokens=False)["input_ids"])
-    if question_tokens > window // 4:  # the rest of each window must hold context and the overlap
+    if question_tokens > max_question_tokens(window):
         raise ValueError(f"The question is {question_tokens} tokens long; this model reads questions "
-                         f"of up to {window // 4} tokens. Shorten it.")
-    enc = tok(question, context, truncation="only_second", max_length=window,
-              stride=min(doc_stride, window // 2),  # 4.57's default rule: 128 for a 384-token window
-              return_overflowing_tokens=True, return_offsets_mapping=True, padding="longest",
-              return_token_type_ids=_uses_token_types(loaded), return_tensors="pt")
+                         f"of up to {max_question_tokens(window)} tokens. Shorten it.")
+    enc = encode_windows(tok, [question], [context], window, doc_stride,
+                         uses_token_types(loaded.model, tok), padding="longest")
     names = ("input_ids", "attention_mask", "token_type_ids")
-    inputs = {k: v.to(loaded.device) for k, v in enc.items() if k in names}
-    n_windows, n_tokens = enc["input_ids"].shape
+    inputs = {k: torch.tensor(v, device=loaded.device) for k, v in enc.items() if k in names}
+    scored, chars = scoring_positions(tok, enc)
+    return Windows(inputs=inputs, scored=scored, chars=chars)
+
+
+def max_question_tokens(window: int) -> int:
+    """The rest of each window must hold context and the overlap with the next."""
+    return window // 4
+
+
+def encode_windows(tokenizer, questions: list[str], contexts: list[str], window: int, doc_stride: int,
+                   token_types: bool, padding: str | bool = False):
+    """Each (question, context) pair as windows of at most `window` tokens; a long context gives several,
+    which share min(doc_stride, window / 2) tokens (4.57's rule: 128 for a 384-token window).
+    `overflow_to_sample_mapping` says which pair each window belongs to. Fine-tuning encodes its
+    examples the same way, so it trains on the windows this tab reads."""
+    return tokenizer(questions, contexts, truncation="only_second", max_length=window,
+                     stride=min(doc_stride, window // 2), return_overflowing_tokens=True,
+                     return_offsets_mapping=True, padding=padding, return_token_type_ids=token_types)
+
+
+def scoring_positions(tokenizer, enc) -> tuple[np.ndarray, np.ndarray]:
+    """For windows from `encode_windows` (padded to one length): which tokens take part in the
+    start/end softmax (the context and [CLS], not padding), and the character span of the word each
+    context token is part of (-1 elsewhere), (windows, tokens) and (windows, tokens, 2)."""
+    input_ids = np.array(enc["input_ids"])
+    n_windows, n_tokens = input_ids.shape
     in_context = np.array([[sid == 1 for sid in enc.sequence_ids(w)] for w in range(n_windows)])
     # [CLS] takes part in the softmax: models trained with unanswerable questions put the null answer there.
-    is_cls = (enc["input_ids"] == tok.cls_token_id).numpy() if tok.cls_token_id is not None else False
-    scored = (in_context | is_cls) & enc["attention_mask"].numpy().astype(bool)
+    is_cls = input_ids == tokenizer.cls_token_id if tokenizer.cls_token_id is not None else False
+    scored = (in_context | is_cls) & np.array(enc["attention_mask"]).astype(bool)
     chars = np.full((n_windows, n_tokens, 2), -1, dtype=np.int64)
     for w, t in zip(*np.nonzero(in_context)):
         word = enc.token_to_word(int(w), int(t))
         # Whole words, as 4.57 aligns answers, so a span never starts or ends inside a word.
         chars[w, t] = (enc.word_to_chars(int(w), word, sequence_index=1) if word is not None
-                       else enc["offset_mapping"][w, t].tolist())
-    return Windows(inputs=inputs, scored=scored, chars=chars)
+                       else enc["offset_mapping"][w][t])
+    return scored, chars
 
 
-def _uses_token_types(loaded: LoadedModel) -> bool:
+def uses_token_types(model, tokenizer) -> bool:
     """BERT-style models were trained with segment ids telling question from context; RoBERTa-style
     ones accept the argument but have a single segment embedding, so they must not get it."""
-    accepts = "token_type_ids" in inspect.signature(loaded.model.forward).parameters
-    return accepts and ("token_type_ids" in loaded.tokenizer.model_input_names
-                        or getattr(loaded.model.config, "type_vocab_size", 1) > 1)
+    accepts = "token_type_ids" in inspect.signature(model.forward).parameters
+    return accepts and ("token_type_ids" in tokenizer.model_input_names
+                        or getattr(model.config, "type_vocab_size", 1) > 1)
 
 
 def forward_extractive(loaded: LoadedModel, windows: Windows) -> tuple[np.ndarray, np.ndarray]:

@@ -81,12 +81,17 @@ def _number(value: int | str) -> int:
 
 
 def load_example_context(example: dict) -> str:
-    """The context of an example from examples/*.json: its "context" text, or the text its
-    "context_source" names, e.g. {"corpus": "shakespeare", "play": "hamlet", "act": 1, "scene": 5}."""
+    """The context of an example from examples/: its "context" text, or the text its "context_source"
+    names, e.g. {"corpus": "shakespeare", "play": "hamlet", "act": 1, "scene": 5}, optionally with
+    "lines": [first, end] to take the scene's lines first..end-1 (counted from 0)."""
     if "context" in example:
         return example["context"]
     source = dict(example.get("context_source") or {})
-    corpus = source.pop("corpus", None)
-    if corpus == "shakespeare":
-        return shakespeare_scene(**source)
-    raise ValueError(f"The example has no context and an unknown context source '{corpus}'.")
+    corpus, lines = source.pop("corpus", None), source.pop("lines", None)
+    if corpus != "shakespeare":
+        raise ValueError(f"The example has no context and an unknown context source '{corpus}'.")
+    scene = shakespeare_scene(**source)
+    if lines is None:
+        return scene
+    first, end = lines
+    return "\n".join(scene.split("\n")[first:end])

@@ -8,44 +8,35 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
 import time
 import traceback
 
-# Offline and quiet before anything imports transformers; benchmarks use their own STUDIO_HOME.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-# OpenMP threads that spin while waiting make a 2-thread matmul 15-50x slower when other processes hold
-# the cores (measured on the shared 2-core machine this suite was written on). Sleeping waits cost
-# little on an idle machine. Every process the suite measures, ours and the baselines', inherits this.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from bench import common, report  # imports nothing that reads the environment
 
-from bench import common  # noqa: E402
+# Offline and quiet before anything imports transformers. OMP_WAIT_POLICY: OpenMP threads that spin while
+# waiting make a 2-thread matmul 15-50x slower when other processes hold the cores, and sleeping waits cost
+# little on an idle machine; every process the suite measures, ours and the baselines', inherits it.
+for _name, _value in dict(common.QUIET, OMP_WAIT_POLICY="PASSIVE").items():
+    os.environ.setdefault(_name, _value)
 
 # In running order: the peak first, since the others report fractions of it.
-BENCHMARKS = ("peak", "pipelines_vs_ref", "precision", "micro", "app_load", "cold_start", "finetune_vs_trainer",
-              "gpu")
-# Measured before deciding against a change, and slow: only with --only (compiling takes minutes here).
-OPT_IN = ("compiled",)
+BENCHMARKS = ("peak", "pipelines_vs_ref", "precision", "app_load", "cold_start", "finetune_vs_trainer",
+              "qa_finetune_vs_trainer")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer inputs and rounds (about 3 minutes): checks the suite runs")
-    parser.add_argument("--only", action="append", choices=BENCHMARKS + OPT_IN, metavar="NAME",
-                        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}; and, never "
-                             f"by default, {', '.join(OPT_IN)}")
+    parser.add_argument("--quick", action="store_true", help="fewer inputs and rounds: checks the suite runs")
+    parser.add_argument("--only", action="append", choices=BENCHMARKS, metavar="NAME",
+                        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}")
     parser.add_argument("--finetune-rows", type=int, metavar="N",
-                        help="fine-tuning benchmark: train on N rows (held out: N/2, at most 1,000) instead of "
-                             "the suite's small default; the preset's size is 4000 with --finetune-epochs 2")
+                        help="fine-tuning: train on N rows (held out: N/2, at most 1,000); the preset's size "
+                             "is 4000 with --finetune-epochs 2")
     parser.add_argument("--finetune-epochs", type=int, default=1, metavar="E")
-    parser.add_argument("--finetune-rounds", type=int, metavar="R",
-                        help="fine-tuning benchmark: rounds of the three variants (default 2, 1 with --quick)")
+    parser.add_argument("--finetune-rounds", type=int, metavar="R", help="fine-tuning: rounds of the three variants")
     return parser.parse_args(argv)
 
 
@@ -53,23 +44,21 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     from transformers.utils import logging
 
-    logging.disable_progress_bar()  # "Loading weights" bars would bury the figures
-    selected = [name for name in BENCHMARKS + OPT_IN if name in (args.only or BENCHMARKS)]
-    if args.finetune_rows or args.finetune_rounds:
-        from bench import finetune_vs_trainer
+    from bench import finetune_vs_trainer
 
-        if args.finetune_rows:
-            finetune_vs_trainer.SIZES[args.quick] = dict(rows=args.finetune_rows, epochs=args.finetune_epochs,
-                                                         eval_rows=min(1000, args.finetune_rows // 2))
-        if args.finetune_rounds:
-            finetune_vs_trainer.ROUNDS[args.quick] = args.finetune_rounds
+    logging.disable_progress_bar()  # "Loading weights" bars would bury the figures
+    if args.finetune_rows:
+        finetune_vs_trainer.SIZES_OVERRIDE = dict(rows=args.finetune_rows, epochs=args.finetune_epochs,
+                                                  eval_rows=min(1000, args.finetune_rows // 2))
+    if args.finetune_rounds:
+        finetune_vs_trainer.ROUNDS[args.quick] = args.finetune_rounds
     has_bf16, why = common.fast_bf16()
-    cpu = common.cpu_info()
+    cpu = common.machine()["cpu"]
     print(f"CPU: {cpu['model']}, {cpu['logical_cpus']} logical CPUs, torch threads {cpu['torch_threads']}, "
           f"flags {' '.join(cpu['flags'])}; fast bf16: {has_bf16} ({why}); load {common.load_average()}")
     started_all = time.perf_counter()
     all_targets, failed = [], []
-    for name in selected:
+    for name in (n for n in BENCHMARKS if n in (args.only or BENCHMARKS)):
         started = time.perf_counter()
         try:
             payload = importlib.import_module(f"bench.{name}").run(args.quick)
@@ -78,9 +67,10 @@ def main(argv: list[str]) -> int:
             failed.append(name)
             continue
         path = common.write_result(name, payload, args.quick, started, " ".join(["python -m bench", *argv]))
-        all_targets += [(name, t) for t in payload.get("targets", [])]
-        common.print_targets(payload.get("targets", []))
+        print(report.SECTIONS[name](json.loads(path.read_text())))  # the tables BENCHMARKS.md quotes
+        print("Targets:", *(t.line() for t in payload["targets"]), sep="\n")
         print(f"  ({time.perf_counter() - started:.0f} s; raw figures in {path.relative_to(common.REPO_ROOT)})")
+        all_targets += [(name, t) for t in payload["targets"]]
     common.heading(f"Summary ({time.perf_counter() - started_all:.0f} s)")
     for name, target in all_targets:
         print(f"{name:>20}{target.line()}")

@@ -1,39 +1,84 @@
 """The app under load: N concurrent gradio_client clients vs the same calls made directly in Python.
 
-The app runs as `python app.py` (its own process, the bench's models folder); N threads, each with
-its own `gradio_client.Client`, send single-text sentiment requests (real review snippets, the MiniLM
-classifier) until a fixed number of requests is served. Three sides, alternating rounds for each N:
-- **app**: through the web layer;
-- **direct**: the same `pipelines.tasks.sentiment.classify_sentiment` calls from N threads in this process,
-  through as many concurrent slots as the app lets into that handler: the same batching as the app
-  (concurrent calls for one model share forward passes, `pipelines.runtime.microbatch`), so what is left
-  between app and direct is the web layer;
-- **direct, one at a time**: each call its own forward pass, through the app's default number of
-  slots: what the app did before it batched, and so what batching buys.
-Process CPU time is taken around each round: the server's and the clients' for the app, this
-process's for the direct sides, so the web layer's cost is also read as CPU per request. The clients
-share the machine's 2 cores with the server, as they would on a laptop running both.
+`python app.py` runs in its own process; N threads, each with its own `gradio_client.Client`, send
+single-text sentiment requests. Sides, in alternating rounds for each N: **app** (through the web layer);
+**direct** (`classify_sentiment` from N threads here, as many at once as the app lets into the handler,
+so with the app's micro-batching: what is left between the two is the web layer); **direct, one at a
+time** (a forward pass a call: what batching buys). CPU time per request is taken for the server, the
+clients and this process. The clients share the machine's cores with the server, as on a laptop.
 """
 
 from __future__ import annotations
 
+import socket
 import statistics
+import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from functools import partial
+from pathlib import Path
 
 import psutil
 
 from bench import checkpoints, common, inputs
-from bench.app_process import AppProcess
 
 CLIENTS = (1, 4, 16)
 REQUESTS = {True: 16, False: 32}  # per round, shared out among the N clients
 ENDPOINT = "/classify_sentiment"
+ALONE = "direct, one at a time"
+READY_TIMEOUT_S = 120
 
 
-def cpu_seconds(processes: list[psutil.Process]) -> float:
-    return sum(sum(p.cpu_times()[:2]) for p in processes)
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_environment(studio_home: Path, port: int) -> dict:
+    return common.environment_for_children(STUDIO_HOME=str(studio_home), GRADIO_SERVER_NAME="127.0.0.1",
+                                           GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False")
+
+
+class AppProcess:
+    """`python app.py` as a user starts it, on a free local port; `started` is the moment just before."""
+
+    def __init__(self, studio_home: Path, log: Path):
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}/"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.log = log.open("wb")
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen([common.PYTHON, "app.py"], cwd=common.REPO_ROOT, stdout=self.log,
+                                        stderr=subprocess.STDOUT, env=server_environment(studio_home, port))
+
+    def wait_until_served(self) -> float:
+        """Seconds from the start until GET / answers 200 (the UI is served)."""
+        while time.perf_counter() < self.started + READY_TIMEOUT_S:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"app.py exited with code {self.process.returncode}; see {self.log.name}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as answer:
+                    if answer.status == 200:
+                        return time.perf_counter() - self.started
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"app.py did not serve {self.url} within {READY_TIMEOUT_S} s; see {self.log.name}")
+
+    def rss_mib(self) -> float:
+        return psutil.Process(self.process.pid).memory_info().rss / 2**20
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
 
 
 def load_round(call, n_clients: int, texts: list[str], processes: dict[str, list[psutil.Process]]) -> dict:
@@ -49,16 +94,19 @@ def load_round(call, n_clients: int, texts: list[str], processes: dict[str, list
             outputs[i] = call(client, texts[i])
             latencies[i] = time.perf_counter() - started
 
+    def cpu_seconds() -> dict[str, float]:
+        return {name: sum(sum(p.cpu_times()[:2]) for p in group) for name, group in processes.items()}
+
     threads = [threading.Thread(target=work, args=(c,)) for c in range(n_clients)]
     for thread in threads:
         thread.start()
-    cpu_before = {name: cpu_seconds(group) for name, group in processes.items()}
+    cpu_before = cpu_seconds()
     barrier.wait()
     started = time.perf_counter()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
-    cpu_ms = {name: (cpu_seconds(group) - cpu_before[name]) * 1000 / len(texts) for name, group in processes.items()}
+    cpu_ms = {name: (seconds - cpu_before[name]) * 1000 / len(texts) for name, seconds in cpu_seconds().items()}
     return {"rps": len(texts) / elapsed, "latencies": latencies, "outputs": outputs, "cpu_ms_per_request": cpu_ms}
 
 
@@ -67,17 +115,12 @@ def via_app(clients: list, client: int, text: str) -> str:
     return result["labels"][0]["label"]
 
 
-def direct(slots: threading.Semaphore, client: int, text: str) -> str:
+def direct(slots: threading.Semaphore, batched: bool, client: int, text: str) -> str:
     from pipelines.tasks import sentiment
 
     with slots:  # as many at once as the app lets into the handler
-        return sentiment.classify_sentiment(text, checkpoints.CLASSIFIER).labels[0].label
-
-
-def direct_alone(slots: threading.Semaphore, client: int, text: str) -> str:
-    from pipelines.tasks import sentiment
-
-    with slots:
+        if batched:  # concurrent calls share forward passes, as in the app
+            return sentiment.classify_sentiment(text, checkpoints.CLASSIFIER).labels[0].label
         return sentiment.classify_lines([text], checkpoints.CLASSIFIER)[0].labels[0].label
 
 
@@ -87,7 +130,7 @@ def summarise(n: int, rounds: dict) -> dict:
         cpu = {name: statistics.median(r["cpu_ms_per_request"][name] for r in results)
                for name in results[0]["cpu_ms_per_request"]}
         sides[side] = {"rps": statistics.median(r["rps"] for r in results), "rps_rounds": [r["rps"] for r in results],
-                       "latency_s": common.Stats.of([s for r in results for s in r["latencies"]]).to_dict(),
+                       "latency_s": common.stats([s for r in results for s in r["latencies"]]),
                        "cpu_ms_per_request": cpu}
     agree = [a == d for a, d in zip(rounds["app"][-1]["outputs"], rounds["direct"][-1]["outputs"])]
     app_cpu, direct_cpu = sides["app"]["cpu_ms_per_request"], sides["direct"]["cpu_ms_per_request"]["process"]
@@ -100,9 +143,6 @@ def summarise(n: int, rounds: dict) -> dict:
             "direct_cpu_ms": direct_cpu, "same_labels": sum(agree) / len(agree)}
 
 
-ALONE = "direct, one at a time"
-
-
 def run(quick: bool) -> dict:
     import app
     from gradio_client import Client
@@ -112,38 +152,28 @@ def run(quick: bool) -> dict:
     common.heading(f"The app under load: gradio_client clients vs direct calls ({ENDPOINT})")
     home = checkpoints.use_bench_home()
     checkpoints.build_all()
-    texts = inputs.reviews(REQUESTS[quick], offset=300)
-    rounds = 2 if quick else 3
-    handler_slots = sentiment_tab.CONCURRENT_SINGLE_TEXTS
+    texts, rounds, slots = inputs.reviews(REQUESTS[quick], offset=300), 2 if quick else 3, sentiment_tab.CONCURRENT_SINGLE_TEXTS
     server = AppProcess(home, common.RESULTS_DIR / "logs" / "app_load.log")
     try:
-        print(f"  UI served after {server.wait_until_served():.1f} s; {len(texts)} requests per round, "
-              f"{rounds} rounds; {handler_slots} requests at once in the handler (app and direct), "
-              f"{app.CONCURRENCY_LIMIT} one at a time", flush=True)
+        print(f"  UI served after {server.wait_until_served():.1f} s; {len(texts)} requests per round, {rounds} "
+              f"rounds; {slots} requests at once in the handler (app and direct), {app.CONCURRENCY_LIMIT} one at a "
+              f"time", flush=True)
         # ssl_verify=False: the app is on plain http here, so nothing is verified either way, but with
         # True gradio_client builds a fresh SSL context from the CA bundle for every HTTP request it
         # makes (two a call): about 65 ms of client CPU a request, 10x what the server spends on it.
         clients = [Client(server.url, verbose=False, ssl_verify=False) for _ in range(max(CLIENTS))]
-        me, server_process = psutil.Process(), psutil.Process(server.process.pid)
-        at_app, here = {"server": [server_process], "clients": [me]}, {"process": [me]}
+        me = psutil.Process()
+        at_app, here = {"server": [psutil.Process(server.process.pid)], "clients": [me]}, {"process": [me]}
         results = []
         for n in CLIENTS:
             cases = {"app": partial(load_round, partial(via_app, clients), n, texts, at_app),
-                     "direct": partial(load_round, partial(direct, threading.Semaphore(handler_slots)), n, texts,
-                                       here),
-                     ALONE: partial(load_round, partial(direct_alone, threading.Semaphore(app.CONCURRENCY_LIMIT)),
+                     "direct": partial(load_round, partial(direct, threading.Semaphore(slots), True), n, texts, here),
+                     ALONE: partial(load_round, partial(direct, threading.Semaphore(app.CONCURRENCY_LIMIT), False),
                                     n, texts, here)}
             results.append(summarise(n, common.interleaved(cases, rounds, warmup=1 if n == CLIENTS[0] else 0)))
         rss = server.rss_mib()
     finally:
         server.stop()
-    rows = [[r["clients"], r["sides"]["app"]["rps"], r["sides"]["direct"]["rps"], r["ratio_app_vs_direct"],
-             r["sides"]["app"]["latency_s"]["p50"] * 1000, r["sides"]["app"]["latency_s"]["p95"] * 1000,
-             r["sides"]["direct"]["latency_s"]["p50"] * 1000, r["overhead_p50_ms"], r["direct_cpu_ms"],
-             r["web_cpu_ms"], r["client_cpu_ms"], r["batching_gain"], r["same_labels"]] for r in results]
-    common.print_table(["clients", "app req/s", "direct req/s", "app/direct", "app p50 ms", "app p95 ms",
-                        "direct p50 ms", "overhead p50 ms", "model CPU ms/req", "web CPU ms/req",
-                        "client CPU ms/req", "batched/alone", "same labels"], rows)
     at_16 = next(r for r in results if r["clients"] == 16)
     web_share = at_16["web_cpu_ms"] / (at_16["web_cpu_ms"] + at_16["direct_cpu_ms"])
     # Were the server's web layer free, the clients' own CPU on the same cores would still cap the ratio.
@@ -156,8 +186,7 @@ def run(quick: bool) -> dict:
                             f"server's), the clients {at_16['client_cpu_ms']:.1f} ms, which alone would cap it near "
                             f"{ceiling:.0%} on these shared cores"),
                common.Target("batching 16 concurrent requests", "measured (issue: 1.23x on this CPU)", common.INFO,
-                             f"{at_16['batching_gain']:.2f}x the requests/s of one forward pass a call "
-                             f"(direct calls)")]
+                             f"{at_16['batching_gain']:.2f}x the requests/s of one forward pass a call (direct calls)")]
     return {"endpoint": ENDPOINT, "model": checkpoints.CLASSIFIER, "requests_per_round": len(texts),
-            "rounds": rounds, "concurrency_limit": app.CONCURRENCY_LIMIT, "handler_slots": handler_slots,
+            "rounds": rounds, "concurrency_limit": app.CONCURRENCY_LIMIT, "handler_slots": slots,
             "app_rss_mib": rss, "ceiling_app_vs_direct": ceiling, "results": results, "targets": targets}

@@ -1,9 +1,8 @@
 """Inference precision: our pipelines in bf16 autocast vs float32 on the same inputs.
 
 `STUDIO_PRECISION=auto` (the default) picks bf16 only where the hardware computes it natively; this
-benchmark forces each precision in turn (as a user would with the variable) and reports how often
-the outputs agree and the speed ratio. Where bf16 is emulated (no AVX-512 BF16, AMX or CUDA bf16)
-bf16 is slower, and only the agreement is of interest.
+benchmark forces each precision in turn, as a user would with the variable, and reports how often the
+outputs agree and the speed ratio. Where bf16 is emulated it is slower, and only the agreement matters.
 """
 
 from __future__ import annotations
@@ -15,11 +14,11 @@ from bench import checkpoints, common, inputs
 from bench.pipelines_vs_ref import classify_many, qa_answer, same_label, same_span
 
 
-def precision_check(quick: bool) -> dict:
-    """Our pipelines in bf16 autocast vs float32 on the same inputs: agreement, and the speed ratio
-    (slower, not faster, where bf16 is emulated: then only the agreement is of interest here)."""
+def run(quick: bool) -> dict:
     from pipelines.models import loading
 
+    common.heading("Inference precision: bf16 autocast vs float32")
+    checkpoints.build_all()
     texts = inputs.reviews(8 if quick else 24, offset=500)
     questions = [{"question": q, "context": c} for q, c in inputs.SHORT_QA[: 2 if quick else 4]]
     tasks = {"classification": (partial(classify_many, texts), same_label),
@@ -36,33 +35,19 @@ def precision_check(quick: bool) -> dict:
             found[task] = {"agreement": sum(same(b, f) for b, f in pairs) / len(pairs), "items": len(pairs),
                            "bf16_speed_vs_float32": seconds["float32"] / seconds["bf16"], "seconds": seconds}
     finally:
-        if saved is None:
-            os.environ.pop("STUDIO_PRECISION", None)
-        else:
+        os.environ.pop("STUDIO_PRECISION", None)
+        if saved is not None:
             os.environ["STUDIO_PRECISION"] = saved
-    return {"auto_resolves_to": loading.inference_precision("auto"), "tasks": found}
-
-
-def run(quick: bool) -> dict:
-    common.heading("Inference precision: bf16 autocast vs float32")
-    checkpoints.build_all()
-    precision = precision_check(quick)
-    common.print_table(["task", "items", "agreement", "bf16 speed vs float32"],
-                       [[task, p["items"], p["agreement"], p["bf16_speed_vs_float32"]]
-                        for task, p in precision["tasks"].items()])
-    print(f"  STUDIO_PRECISION=auto resolves to {precision['auto_resolves_to']} on this machine")
-    return {**precision, "targets": precision_targets(precision)}
-
-
-def precision_targets(precision: dict) -> list[common.Target]:
+    auto = loading.inference_precision("auto")
     has_bf16, why = common.fast_bf16()
-    agreement = ", ".join(f"{task} {p['agreement']:.0%}" for task, p in precision["tasks"].items())
-    speed = ", ".join(f"{task} {p['bf16_speed_vs_float32']:.2g}x" for task, p in precision["tasks"].items())
-    return [
+    agreement = ", ".join(f"{task} {p['agreement']:.0%}" for task, p in found.items())
+    speed = ", ".join(f"{task} {p['bf16_speed_vs_float32']:.2g}x" for task, p in found.items())
+    targets = [
         common.Target("bf16 inference only where it is fast", "detected; float32 elsewhere, switchable off",
-                      common.MET if (precision["auto_resolves_to"] == "bf16") == has_bf16 else common.NOT_MET,
-                      f"STUDIO_PRECISION=auto resolves to {precision['auto_resolves_to']}", why),
+                      common.MET if (auto == "bf16") == has_bf16 else common.NOT_MET,
+                      f"STUDIO_PRECISION=auto resolves to {auto}", why),
         common.Target("bf16 vs float32 agreement", "measured", common.INFO,
                       f"agreement {agreement}; bf16 speed vs float32 {speed}",
                       "" if has_bf16 else "bf16 is emulated here, so only the agreement is of interest"),
     ]
+    return {"auto_resolves_to": auto, "tasks": found, "targets": targets}

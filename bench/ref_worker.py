@@ -1,12 +1,9 @@
 """The baseline side of bench/pipelines_vs_ref.py: transformers 4.57 pipelines, run in .venv-ref.
 
-Started once per benchmark run as `.venv-ref/bin/python bench/ref_worker.py`; it reads one JSON
-request per line on stdin and answers one JSON line on stdout, so the two sides can be timed in
-alternating rounds without paying a process start each time. It imports nothing of ours.
-
-Requests: {"op": "load", "key", "task", "model"} builds a pipeline with its default settings;
-{"op": "run", "key", "inputs", "kwargs", "batched"} runs it and answers {"outputs", "seconds"}:
-one time per input (one call each), or a single time for the whole list when batched.
+One process for the whole run (`.venv-ref/bin/python bench/ref_worker.py`), importing nothing of ours.
+One JSON request a line on stdin, one JSON answer a line on stdout: {"op": "load", "key", "task",
+"model"} builds a pipeline with its defaults; {"op": "run", "key", "inputs", "kwargs", "batched"} answers
+{"outputs", "seconds"}: a time per input (a call each), or one for the whole list when batched.
 """
 
 from __future__ import annotations
@@ -23,43 +20,33 @@ sys.stdout = sys.stderr
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-TASKS = {"qa": "question-answering", "classification": "text-classification",
-         "summarization": "summarization", "translation": "translation", "generation": "text-generation"}
-AUTO_CLASSES = {"qa": "AutoModelForQuestionAnswering", "classification": "AutoModelForSequenceClassification",
-                "summarization": "AutoModelForSeq2SeqLM", "translation": "AutoModelForSeq2SeqLM",
-                "generation": "AutoModelForCausalLM"}
+TASKS = {"qa": ("question-answering", "AutoModelForQuestionAnswering"),
+         "classification": ("text-classification", "AutoModelForSequenceClassification"),
+         "summarization": ("summarization", "AutoModelForSeq2SeqLM"),
+         "translation": ("translation", "AutoModelForSeq2SeqLM"),
+         "generation": ("text-generation", "AutoModelForCausalLM")}
+OUTPUT_KEYS = {"summarization": "summary_text", "translation": "translation_text"}
 pipes: dict = {}
 
 
-def load(key: str, task: str, model: str) -> dict:
-    # The model is built here, not by pipeline(): given a folder, 4.57's pipeline() reads the config
-    # again itself and would drop the fix `config` makes.
-    network = getattr(transformers, AUTO_CLASSES[task]).from_pretrained(model, config=config(model))
-    pipes[key] = (task, transformers.pipeline(TASKS[task], model=network, tokenizer=tokenizer(model)))
-    return {"transformers": transformers.__version__, "torch": torch.__version__,
-            "threads": torch.get_num_threads()}
-
-
-def config(folder: str):
-    """The folder's config. transformers 5 writes RoPE settings as `rope_parameters`, which 4.57 does
-    not read: it would silently fall back to rope_theta 10000 (SmolLM2 uses 100000) and compute a
-    different model. Carry the setting over."""
-    found = transformers.AutoConfig.from_pretrained(folder)
-    rope = getattr(found, "rope_parameters", None)
+def load(key: str, task: str, folder: str) -> dict:
+    # transformers 5 writes RoPE settings as `rope_parameters`, which 4.57 does not read: it would fall
+    # back to rope_theta 10000 (SmolLM2 uses 100000) and compute a different model. Carry them over, and
+    # build the model here: given a folder, pipeline() would read the config again and drop the fix.
+    config = transformers.AutoConfig.from_pretrained(folder)
+    rope = getattr(config, "rope_parameters", None)
     if isinstance(rope, dict) and "rope_theta" in rope:
-        found.rope_theta = rope["rope_theta"]
+        config.rope_theta = rope["rope_theta"]
         if rope.get("rope_type", "default") != "default":
-            found.rope_scaling = {k: v for k, v in rope.items() if k != "rope_theta"}
-    return found
-
-
-def tokenizer(folder: str):
-    """The folder's tokenizer. A folder saved by transformers 5 names its class TokenizersBackend,
-    which 4.57 does not know; the tokenizer.json inside is the same format, so read it directly."""
+            config.rope_scaling = {k: v for k, v in rope.items() if k != "rope_theta"}
     try:
-        return transformers.AutoTokenizer.from_pretrained(folder)
-    except ValueError:
-        return transformers.PreTrainedTokenizerFast.from_pretrained(folder)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    except ValueError:  # saved by transformers 5 as TokenizersBackend, unknown to 4.57; same tokenizer.json
+        tokenizer = transformers.PreTrainedTokenizerFast.from_pretrained(folder)
+    name, auto_class = TASKS[task]
+    network = getattr(transformers, auto_class).from_pretrained(folder, config=config)
+    pipes[key] = (task, transformers.pipeline(name, model=network, tokenizer=tokenizer))
+    return {"transformers": transformers.__version__, "torch": torch.__version__, "threads": torch.get_num_threads()}
 
 
 def call(task: str, pipe, item, kwargs: dict):
@@ -78,10 +65,8 @@ def plain(task: str, output):
         return [{"text": a["answer"], "score": a["score"], "start": a["start"], "end": a["end"]} for a in answers]
     if task == "classification":
         return sorted(output, key=lambda x: -x["score"])
-    if task == "summarization":
-        return output[0]["summary_text"]
-    if task == "translation":
-        return output[0]["translation_text"]
+    if task in OUTPUT_KEYS:
+        return output[0][OUTPUT_KEYS[task]]
     return output[0]["generated_text"][-1]["content"]
 
 
@@ -90,9 +75,9 @@ def run(key: str, inputs: list, kwargs: dict, batched: bool) -> dict:
     if batched:  # one call on the whole list: 4.57 iterates it with its own batch_size
         started = time.perf_counter()
         outputs = call(task, pipe, inputs, kwargs)
-        seconds = [time.perf_counter() - started]
-        wrap = task in ("summarization", "translation")  # a list input gives one dict per item
-        return {"outputs": [plain(task, [o] if wrap else o) for o in outputs], "seconds": seconds}
+        # a list input gives one dict per item where a single one gives a list of one
+        return {"outputs": [plain(task, [o] if task in OUTPUT_KEYS else o) for o in outputs],
+                "seconds": [time.perf_counter() - started]}
     outputs, seconds = [], []
     for item in inputs:
         started = time.perf_counter()
@@ -109,7 +94,7 @@ def main() -> None:
             if request["op"] == "load":
                 answer = load(request["key"], request["task"], request["model"])
             else:
-                answer = run(request["key"], request["inputs"], request.get("kwargs", {}), request.get("batched", False))
+                answer = run(request["key"], request["inputs"], request["kwargs"], request["batched"])
         except Exception as err:  # report, keep serving: one failing case must not end the others
             answer = {"error": f"{type(err).__name__}: {err}"}
         ANSWERS.write(json.dumps(answer) + "\n")

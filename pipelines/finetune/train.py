@@ -98,8 +98,11 @@ def setup(run: RunFolder, config: FinetuneConfig, accelerator: Accelerator) -> S
 def train(run: RunFolder, resume: bool = False) -> str:
     """Train the run's config to the end, or until a stop is requested; returns "finished" or "stopped"."""
     config = run.config
+    # cpu=True where there is no GPU: several processes launched on a CPU-only machine then join one
+    # gloo group (Accelerate's MULTI_CPU) instead of each training alone.
     accelerator = Accelerator(mixed_precision=hardware.training_precision(config.mixed_precision),
-                              gradient_accumulation_steps=config.gradient_accumulation_steps)
+                              gradient_accumulation_steps=config.gradient_accumulation_steps,
+                              cpu=not torch.cuda.is_available())
     set_seed(config.seed)  # before the model is built: a new head's initial weights depend on it
     session = setup(run, config, accelerator)
     progress = Progress()

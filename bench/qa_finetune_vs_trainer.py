@@ -1,0 +1,38 @@
+"""Extractive QA fine-tuning: our Accelerate loop vs the transformers Trainer, MiniLM (packaged) with a
+new QA head on the shakespeare-qa preset's windows, as finetune_vs_trainer compares them on
+classification. Both sides are scored by the task's own decoder and SQuAD F1."""
+
+from __future__ import annotations
+
+from bench import common, finetune_vs_trainer
+
+PRESET = "shakespeare-qa"
+# The suite's size: enough steps for a stable samples/s, too few to judge F1; the preset's own size
+# (366 training questions, 6 epochs) judges it: --finetune-rows 366 --finetune-epochs 6.
+SIZES = {True: dict(rows=48, eval_rows=1000, epochs=1), False: dict(rows=128, eval_rows=1000, epochs=1)}
+JUDGED_SAMPLES = 366 * 6
+
+
+def run(quick: bool) -> dict:
+    sizes = finetune_vs_trainer.SIZES_OVERRIDE or SIZES[quick]
+    result = finetune_vs_trainer.run(quick, PRESET, sizes)
+    result["targets"] = targets(result["variants"], sizes)
+    return result
+
+
+def targets(summary: dict, sizes: dict) -> list[common.Target]:
+    has_bf16, why = common.fast_bf16()
+    ours, defaults, tuned = (summary[v] for v in finetune_vs_trainer.VARIANTS)
+    vs_tuned = ours["samples_per_s_ratio_vs"]["Trainer tuned"]
+    wanted = 1.5 if has_bf16 else 1.3
+    gap = max(abs(ours["score"] - other["score"]) for other in (defaults, tuned))
+    judged = sizes["rows"] * sizes["epochs"] >= JUDGED_SAMPLES
+    return [
+        common.check("QA fine-tuning vs the tuned Trainer", f">= {wanted}x samples/s", vs_tuned, wanted,
+                     f"{vs_tuned:.2f}x ({ours['samples_per_s']:.3g} vs {tuned['samples_per_s']:.3g} samples/s); "
+                     f"{ours['samples_per_s_ratio_vs']['Trainer defaults']:.2f}x the Trainer's defaults", why),
+        common.Target("held-out F1 within one point", "ours within 1 F1 point of each Trainer variant",
+                      (common.MET if gap <= 1.0 else common.NOT_MET) if judged else common.INFO,
+                      f"ours {ours['score']:.1f}, Trainer defaults {defaults['score']:.1f}, tuned {tuned['score']:.1f}",
+                      "" if judged else "too little training to judge F1; the preset's size does"),
+    ]

@@ -43,11 +43,16 @@ def _model_fixture(name, builder, **kwargs):
 
 
 tiny_qa = _model_fixture("tiny-qa", tiny_models.build_qa)
+tiny_qa_abstaining = _model_fixture("tiny-qa-abstaining", tiny_models.build_qa, abstains=True)
 tiny_classifier = _model_fixture("tiny-classifier", tiny_models.build_classifier)
 tiny_encoder = _model_fixture("tiny-encoder", tiny_models.build_encoder)
 tiny_bart = _model_fixture("tiny-bart", tiny_models.build_seq2seq)
 tiny_t5 = _model_fixture("tiny-t5", tiny_models.build_seq2seq, model_type="t5")
 tiny_lm = _model_fixture("tiny-lm", tiny_models.build_causal_lm)
+tiny_lm_plain = _model_fixture("tiny-lm-plain", tiny_models.build_causal_lm, chat=False)  # no chat template
+# Three labels, and weights large enough that different texts get clearly different scores.
+sharp_classifier = _model_fixture("sharp-classifier", tiny_models.build_classifier, labels=tiny_models.SHARP_LABELS,
+                                  initializer_range=0.2)
 # named like a copied opus-mt checkpoint: the translation tab reads its languages from the name
 tiny_marian = _model_fixture("opus-mt-en-fr-tiny", tiny_models.build_marian)
 tiny_nllb = _model_fixture("tiny-nllb", tiny_models.build_nllb)

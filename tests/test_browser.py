@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers.browser import SCREENSHOTS, browser_page, running_app
+from tests.helpers.browser import browser_page, open_tab, running_app, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -30,10 +30,6 @@ def page(app_url):
     with browser_page(app_url) as page:
         page.wait_for_selector("#qa-run")
         yield page
-
-
-def open_tab(page, title: str) -> None:
-    page.get_by_role("tab", name=title, exact=True).click()
 
 
 def click_first_example(page, tab: str, fills: str) -> None:
@@ -68,13 +64,6 @@ def run_and_wait(page, tab: str) -> None:
     page.wait_for_selector(f"#{tab}-timing :text('Took')", timeout=RUN_TIMEOUT_MS)
 
 
-def screenshot(page, tab: str) -> None:
-    for close in page.locator("[data-testid=toast-close]").all():  # "Loading ..." notes cover the output
-        close.click()
-    page.wait_for_timeout(1_000)  # outputs fade back in from their pending look
-    page.screenshot(path=SCREENSHOTS / f"{tab}.png", full_page=True)
-
-
 def test_question_answering_tab(page):
     open_tab(page, "Question answering")
     click_first_example(page, "qa", "#qa-context textarea")
@@ -89,7 +78,9 @@ def test_sentiment_tab(page):
     click_first_example(page, "sentiment", "#sentiment-text textarea")
     run_and_wait(page, "sentiment")
     assert page.locator("#sentiment-label meter").count() >= 2  # a bar per label
-    assert page.locator("#sentiment-label [data-testid=label-output-value]").inner_text().strip()
+    # the top label: SmolLM2, the default here, is asked for one of two words
+    assert page.locator("#sentiment-label [data-testid=label-output-value]").inner_text().strip() in (
+        "positive", "negative")
     screenshot(page, "sentiment")
 
 

@@ -13,8 +13,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import tiny_models
-from tests.helpers.browser import SCREENSHOTS, browser_page, running_app
+from tests.helpers import browser, tiny_models
+from tests.helpers.browser import browser_page, open_tab, running_app
 from tests.helpers.tiny_models import write_keywords_csv
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -41,7 +41,7 @@ def page(app_url):
 
 
 def open_finetune_tab(page) -> None:
-    page.get_by_role("tab", name="Fine-tune", exact=True).click()
+    open_tab(page, "Fine-tune")
     page.wait_for_selector("#finetune-train")
 
 
@@ -57,10 +57,7 @@ def pick(page, elem_id: str, option: str) -> None:
 
 
 def screenshot(page, name: str) -> None:
-    for close in page.locator("[data-testid=toast-close]").all():
-        close.click()
-    page.wait_for_timeout(1_000)
-    page.screenshot(path=SCREENSHOTS / f"finetune_{name}.png", full_page=True)
+    browser.screenshot(page, f"finetune_{name}")
 
 
 def test_upload_map_and_preview(page, tmp_path):
@@ -144,7 +141,68 @@ def test_train_reload_mid_run_and_see_results(page, tmp_path):
     # the page was loaded mid-run, so the Sentiment picker's first list lacked the new model; opening
     # the tab re-reads it
     registered = re.search(r"saved as (\S+) \(", page.locator("#finetune-note").inner_text()).group(1)
-    page.get_by_role("tab", name="Sentiment", exact=True).click()
+    open_tab(page, "Sentiment")
     page.locator("#sentiment-model input").click()
     expect(page.get_by_role("option").filter(has_text=registered).first).to_be_visible()
     page.keyboard.press("Escape")
+
+
+def fresh_form(page) -> None:
+    """A reload: the form back to its defaults (the watched run stays, in localStorage)."""
+    page.reload()
+    open_finetune_tab(page)
+
+
+def fill_tiny_training(page, upload, epochs: int, max_length: int) -> None:
+    page.locator("#finetune-file input[type=file]").set_input_files(str(upload))
+    base = page.locator("#finetune-base input")
+    base.fill("tiny-encoder")
+    base.press("Enter")
+    fill_number(page, "finetune-lr", 0.003)
+    fill_number(page, "finetune-epochs", epochs)
+    fill_number(page, "finetune-batch", 8)
+    fill_number(page, "finetune-max-length", max_length)
+
+
+def test_a_qa_run_from_the_browser_answers_in_the_qa_tab(page, tmp_path):
+    fresh_form(page)
+    page.locator("#finetune-task").get_by_text("Extractive question answering").click()
+    expect(page.locator("#finetune-column-1")).to_contain_text("Context column")
+    fill_tiny_training(page, tiny_models.write_qa_jsonl(tmp_path / "qa.jsonl", n=80), epochs=25, max_length=64)
+    expect(page.locator("#finetune-counts")).to_contain_text("80", timeout=60_000)
+    page.get_by_text("More settings").click()
+    page.locator("#finetune-model-name textarea, #finetune-model-name input").first.fill("tiny-qa-browser")
+    page.click("#finetune-train")
+    expect(page.locator("#finetune-status")).to_contain_text("Finished", timeout=TRAIN_TIMEOUT_MS)
+    expect(page.locator("#finetune-status")).to_contain_text("Extractive question answering")
+    expect(page.locator("#finetune-comparison")).to_contain_text("exact_match")
+    expect(page.locator("#finetune-examples")).to_contain_text("sit ?")  # question and context, side by side
+    expect(page.locator("#finetune-note")).to_contain_text("Question answering")
+    screenshot(page, "qa_finished")
+
+    open_tab(page, "Question answering")
+    model = page.locator("#qa-model input")
+    model.fill("tiny-qa-browser")
+    model.press("Enter")
+    page.locator("#qa-question textarea").fill("where did the dog sit ?")
+    page.locator("#qa-context textarea").fill("the sea is deep . the dog sat on the table . the whale is large .")
+    page.click("#qa-run")
+    expect(page.locator("#qa-timing")).to_contain_text("tiny-qa-browser", timeout=60_000)
+    expect(page.locator("#qa-highlight")).to_contain_text("#1")  # an extractive span, highlighted
+    browser.screenshot(page, "finetune_qa_model_answers")
+    open_finetune_tab(page)
+
+
+def test_domain_adaptation_from_the_browser_compares_three_runs(page, tmp_path):
+    fresh_form(page)
+    fill_tiny_training(page, write_keywords_csv(tmp_path / "reviews.csv", n=80), epochs=12, max_length=32)
+    expect(page.locator("#finetune-counts")).to_contain_text("40", timeout=60_000)
+    page.locator("#finetune-adapt input").check()
+    page.click("#finetune-train")
+    note = page.locator("#finetune-chain-note")
+    expect(note).to_contain_text("Domain adaptation, three runs", timeout=TRAIN_TIMEOUT_MS)
+    expect(note).to_contain_text(re.compile(r"Adaptation (helped|did not help|made no difference)"),
+                                 timeout=TRAIN_TIMEOUT_MS)
+    expect(page.locator("#finetune-chain")).to_contain_text("accuracy")
+    expect(page.locator("#finetune-runs")).to_contain_text("masked-lm")
+    screenshot(page, "adaptation")

@@ -4,7 +4,6 @@ on tiny models (a QA model the QA tab then answers with; an adapted encoder a cl
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 
@@ -15,22 +14,6 @@ from tests.helpers.finetune import run_cli
 
 QA = tasks.get("extractive-qa")
 MLM = tasks.get("masked-lm")
-ANIMALS = ["cat", "whale", "dog", "ship", "film", "book", "sea", "novel"]
-PLACES = ["mat", "table", "spain", "nantucket", "sea", "town"]
-
-
-def qa_rows(n=60, seed=0):
-    """A learnable QA set for a random tiny BERT: the answer is the word after "on the"."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        animal, place = rng.choice(ANIMALS), rng.choice(PLACES)
-        filler = " ".join(rng.choice(["the sea is deep .", "he wrote it .", "it was dull ."]) for _ in range(i % 3))
-        context = f"{filler} the {animal} sat on the {place} . the whale is large .".strip()
-        rows.append({"context": context, "question": f"where did the {animal} sit ?", "answer": place})
-    return rows
-
-
 def write_jsonl(path, rows):
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return path
@@ -45,7 +28,7 @@ def qa_error(tmp_path, rows, **columns) -> str:
 # --- extractive QA: rows --------------------------------------------------------------------------
 
 def test_qa_rows_get_their_answer_start_and_columns_are_guessed(tmp_path):
-    rows = qa_rows(30)
+    rows = tiny_models.qa_rows(30)
     rows[0] = {"context": "on the mat, then on the mat again", "question": "where?", "answer": "mat"}
     rows[1] = dict(rows[0], answer_start=24)  # the second "mat", as given
     found, columns = data.load_rows(write_jsonl(tmp_path / "qa.jsonl", rows), QA)
@@ -56,7 +39,7 @@ def test_qa_rows_get_their_answer_start_and_columns_are_guessed(tmp_path):
 
 
 def test_qa_bad_rows_are_named_by_row_number(tmp_path):
-    rows = qa_rows(30)
+    rows = tiny_models.qa_rows(30)
     rows[2]["answer"] = "moon"
     rows[4]["context"] = " "
     rows[6] = dict(rows[6], answer_start=0)
@@ -72,7 +55,7 @@ def test_qa_bad_rows_are_named_by_row_number(tmp_path):
 def test_qa_reads_squad_answer_cells_and_unanswerable_questions(tmp_path):
     rows = [{"context": r["context"], "question": r["question"],
              "answers": {"text": [r["answer"]], "answer_start": [r["context"].index(" on the ") + 8]}}
-            for r in qa_rows(30)]
+            for r in tiny_models.qa_rows(30)]
     rows[3]["answers"] = {"text": [], "answer_start": []}  # SQuAD v2: no answer in this context
     found, columns = data.load_rows(write_jsonl(tmp_path / "squad.jsonl", rows), QA)
     assert columns["answer"] == "answers"
@@ -83,7 +66,7 @@ def test_qa_reads_squad_answer_cells_and_unanswerable_questions(tmp_path):
 def test_a_question_too_long_for_the_window_names_its_row(tmp_path):
     from pipelines.finetune.model import resolve_base
 
-    rows = qa_rows(30)
+    rows = tiny_models.qa_rows(30)
     rows[9]["question"] = "where " * 40
     found, _ = data.load_rows(write_jsonl(tmp_path / "qa.jsonl", rows), QA)
     with tiny_models.finetune_home(tmp_path / "home"):
@@ -95,30 +78,33 @@ def test_a_question_too_long_for_the_window_names_its_row(tmp_path):
 def test_held_out_questions_are_about_contexts_never_trained_on(tmp_path):
     from pipelines.finetune.tasks.extractive_qa import split_by_context
 
-    found, _ = data.load_rows(write_jsonl(tmp_path / "qa.jsonl", qa_rows(60)), QA)
+    found, _ = data.load_rows(write_jsonl(tmp_path / "qa.jsonl", tiny_models.qa_rows(60)), QA)
     train, held_out = split_by_context(found, FinetuneConfig(data_file="qa.jsonl", eval_fraction=0.25, seed=3))
     assert not set(train["context"]) & set(held_out["context"])
     assert len(train) + len(held_out) == 60 and 12 <= len(held_out) <= 24
 
 
 def test_training_windows_point_at_the_answer_or_at_cls(tmp_path):
-    from transformers import AutoTokenizer
+    from pipelines.finetune.model import resolve_base
 
-    from pipelines.finetune.tasks.extractive_qa import _training_features
-
-    folder = tiny_models.build_encoder(tmp_path / "encoder")
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    long_context = "he wrote it . " * 12 + "the cat sat on the mat ."
-    rows = [{"context": long_context, "question": "where did the cat sit ?", "answer": "mat",
-             "answer_start": long_context.index("mat")}]
-    import datasets
-
-    features = _training_features(tokenizer, datasets.Dataset.from_list(rows), window=32, stride=8, token_types=True)
-    assert len(features) > 1  # the context needed several windows
-    answered = [f for f in features if f["start_positions"]]
-    assert answered and all(tokenizer.decode(f["input_ids"][f["start_positions"]:f["end_positions"] + 1]) == "mat"
-                            for f in answered)
-    assert any(f["start_positions"] == f["end_positions"] == 0 for f in features)  # windows without it: [CLS]
+    # Contexts several 32-token windows long, each with the answer "mat" once, near its end.
+    animals = ["cat", "whale", "film", "book"]  # one token each: every question fits the window's share
+    rows = [{"context": "he wrote it . " * (8 + i) + f"the {animals[i % 4]} sat on the mat . the whale is large .",
+             "question": f"where did the {animals[i % 4]} sit ?", "answer": "mat"} for i in range(20)]
+    found, _ = data.load_rows(write_jsonl(tmp_path / "qa.jsonl", rows), QA)
+    with tiny_models.finetune_home(tmp_path / "home"):
+        config = FinetuneConfig(data_file="qa.jsonl", task="extractive-qa", max_length=32, doc_stride=8)
+        prepared = QA.prepare(found, resolve_base("tiny-encoder"), config)
+    windows, tokenizer = prepared.train, prepared.tokenizer
+    assert max(len(ids) for ids in windows["input_ids"]) <= 32 and len(windows) > 2 * prepared.train_rows
+    answered = [w for w in windows if w["start_positions"]]
+    assert len(answered) >= prepared.train_rows  # every training row's answer lies in some window
+    for w in answered:
+        assert w["start_positions"] <= w["end_positions"]
+        assert tokenizer.decode(w["input_ids"][w["start_positions"]:w["end_positions"] + 1]) == "mat"
+    unanswered = [w for w in windows if not w["start_positions"]]
+    assert unanswered and all(w["end_positions"] == 0 for w in unanswered)  # windows without it: [CLS]
+    assert all(tokenizer.convert_ids_to_tokens(w["input_ids"][0]) == "[CLS]" for w in unanswered)
 
 
 # --- extractive QA: a whole run -------------------------------------------------------------------
@@ -129,7 +115,7 @@ def test_a_qa_run_learns_and_the_qa_tab_answers_with_its_model(tmp_path):
     from pipelines.tasks import qa
 
     with tiny_models.finetune_home(tmp_path / "home"):
-        path = write_jsonl(tmp_path / "qa.jsonl", qa_rows(80))
+        path = write_jsonl(tmp_path / "qa.jsonl", tiny_models.qa_rows(80))
         config = FinetuneConfig(data_file=str(path), task="extractive-qa", base_model="tiny-encoder", epochs=25,
                                 batch_size=8, learning_rate=3e-3, max_length=64, logging_steps=5, name="tiny-qa-tuned")
         config.to_json(tmp_path / "config.json")

@@ -7,16 +7,17 @@ from dataclasses import replace
 
 import pytest
 
-from pipelines.models import catalog, lm, loading
+from pipelines.models import lm
 from pipelines.models.lm import GenerationSettings
 from pipelines.tasks.generation import generate_text, stream_text
+from tests.helpers.models import loaded
 
 PROMPT = "The whale is large"
 GREEDY = GenerationSettings(max_new_tokens=30, temperature=0.0)
 
 
-def loaded_lm(reference: str) -> loading.LoadedModel:
-    return loading.load(catalog.resolve("generation", reference))
+def loaded_lm(reference: str):
+    return loaded("generation", reference)
 
 
 @pytest.fixture
@@ -88,12 +89,10 @@ def test_closing_the_stream_early_stops_generation(endless_lm):
 
 
 def test_a_failing_generate_reaches_the_caller(tiny_lm, monkeypatch):
-    loaded = loaded_lm(tiny_lm)
-
     def broken(**kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(loaded.model, "generate", broken)
+    monkeypatch.setattr(loaded_lm(tiny_lm).model, "generate", broken)
     with pytest.raises(RuntimeError, match="out of memory"):
         list(stream_text(PROMPT, tiny_lm, GREEDY))
 
@@ -109,16 +108,11 @@ def test_inputs_are_checked_when_called(tiny_lm, tiny_classifier):
         generate_text("whale " * 600, tiny_lm, GREEDY)
 
 
-def test_plain_lm_continues_the_prompt_with_a_system_prompt(studio_home):
-    from tests.helpers.tiny_models import build_causal_lm
-
-    folder = studio_home / "models" / "tiny-lm-plain"
-    if not folder.exists():
-        build_causal_lm(folder, chat=False)
-    loaded = loaded_lm(folder.name)
-    assert not loaded.is_instruct
-    with_system = generate_text(PROMPT, folder.name, GREEDY, system_prompt="Call me Ishmael.").text
-    assert with_system == lm.complete(loaded, "Call me Ishmael.\n\n" + PROMPT, GREEDY)
+def test_plain_lm_continues_the_prompt_with_a_system_prompt(tiny_lm_plain):
+    plain = loaded_lm(tiny_lm_plain)
+    assert not plain.is_instruct
+    with_system = generate_text(PROMPT, tiny_lm_plain, GREEDY, system_prompt="Call me Ishmael.").text
+    assert with_system == lm.complete(plain, "Call me Ishmael.\n\n" + PROMPT, GREEDY)
 
 
 @pytest.mark.slow

@@ -30,26 +30,23 @@ class GatedModel:
         return [f"{key}:{item}" for item in items]
 
 
-def wait_for_waiters(batcher: MicroBatcher, key, count: int) -> None:
-    """Until `count` items wait in the key's open batch (the callers have queued)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with batcher._lock:
-            batch = batcher._open.get(key)
-            if batch is not None and len(batch.items) == count:
-                return
-        time.sleep(0.001)
-    raise AssertionError(f"{count} callers never queued")
+def call_while_busy(batcher: MicroBatcher, model: GatedModel, first: tuple, later: list[tuple],
+                    settle_s: float = 0.2) -> tuple:
+    """Call with `first` (key, item); while the model holds that batch, call with each of `later`; once
+    every later caller is making its call, and `settle_s` more (time to queue: a few lines of code),
+    release the model. The futures of the first call and of the later ones, all done."""
+    calling = threading.Semaphore(0)
 
+    def call(args):
+        calling.release()
+        return batcher(*args)
 
-def call_while_busy(batcher: MicroBatcher, model: GatedModel, first: tuple, later: list[tuple], queued) -> tuple:
-    """Call with `first` (key, item); while the model holds that batch, call with each of `later`; when
-    `queued()` returns, release the model. The futures of the first call and of the later ones, all done."""
     with ThreadPoolExecutor(len(later) + 1) as pool:
         first_call = pool.submit(batcher, *first)
         assert model.first_started.wait(10)
-        later_calls = [pool.submit(batcher, *args) for args in later]
-        queued()
+        later_calls = [pool.submit(call, args) for args in later]
+        assert all(calling.acquire(timeout=10) for _ in later), "the later callers never called"
+        time.sleep(settle_s)
         model.release.set()
     return first_call, later_calls
 
@@ -64,8 +61,7 @@ def test_a_lone_call_runs_at_once_as_a_batch_of_one():
 def test_calls_that_queue_while_the_model_is_busy_share_the_next_batch():
     model = GatedModel()
     batcher = MicroBatcher(model, max_size=16)
-    first, rest = call_while_busy(batcher, model, ("m", "a"), [("m", item) for item in "bcdef"],
-                                  lambda: wait_for_waiters(batcher, "m", 5))
+    first, rest = call_while_busy(batcher, model, ("m", "a"), [("m", item) for item in "bcdef"])
     assert first.result() == "m:a"
     assert [f.result() for f in rest] == [f"m:{item}" for item in "bcdef"]  # each gets its own
     assert len(model.batches) == 2  # one forward pass for the five that waited, not five
@@ -75,8 +71,7 @@ def test_calls_that_queue_while_the_model_is_busy_share_the_next_batch():
 def test_batches_hold_at_most_max_size_items():
     model = GatedModel()
     batcher = MicroBatcher(model, max_size=3)
-    first, rest = call_while_busy(batcher, model, ("m", "x0"), [("m", f"x{i}") for i in range(1, 8)],
-                                  lambda: time.sleep(0.2))  # let every caller queue
+    first, rest = call_while_busy(batcher, model, ("m", "x0"), [("m", f"x{i}") for i in range(1, 8)])
     assert [first.result()] + [f.result() for f in rest] == [f"m:x{i}" for i in range(8)]
     assert max(len(items) for _, items in model.batches) <= 3
     assert sorted(item for _, items in model.batches for item in items) == [f"x{i}" for i in range(8)]
@@ -85,8 +80,7 @@ def test_batches_hold_at_most_max_size_items():
 def test_different_models_never_share_a_batch():
     model = GatedModel()
     batcher = MicroBatcher(model)
-    first, others = call_while_busy(batcher, model, ("m1", "a"), [("m1", "b"), ("m2", "c"), ("m1", "d")],
-                                    lambda: wait_for_waiters(batcher, "m1", 2))
+    first, others = call_while_busy(batcher, model, ("m1", "a"), [("m1", "b"), ("m2", "c"), ("m1", "d")])
     assert first.result() == "m1:a"
     assert [f.result() for f in others] == ["m1:b", "m2:c", "m1:d"]
     assert {key: sorted(items) for key, items in model.batches[1:]} == {"m1": ["b", "d"], "m2": ["c"]}
@@ -95,8 +89,7 @@ def test_different_models_never_share_a_batch():
 def test_an_error_reaches_every_caller_of_its_batch_and_the_next_batch_runs():
     model = GatedModel(fail_on="bad")
     batcher = MicroBatcher(model)
-    first, shared = call_while_busy(batcher, model, ("m", "a"), [("m", "b"), ("m", "bad")],
-                                    lambda: wait_for_waiters(batcher, "m", 2))
+    first, shared = call_while_busy(batcher, model, ("m", "a"), [("m", "b"), ("m", "bad")])
     assert first.result() == "m:a"
     for future in shared:
         with pytest.raises(ValueError, match="cannot run bad"):

@@ -50,5 +50,15 @@ def test_bf16_is_a_separate_model_that_computes_in_bf16(tiny_classifier):
 
 def test_generation_runs_under_bf16(tiny_lm):
     loaded = loading.load(catalog.resolve("generation", tiny_lm), precision="bf16")
-    text = lm.complete(loaded, "The cat sat on the mat.", lm.GenerationSettings(max_new_tokens=4, temperature=0.0))
-    assert isinstance(text, str)
+    steps = []  # the logits of the last position, at each forward pass of the run
+    hook = loaded.model.register_forward_hook(lambda module, args, out: steps.append(out.logits[0, -1]))
+    try:
+        text = lm.complete(loaded, "The cat sat on the mat.",
+                           lm.GenerationSettings(max_new_tokens=4, temperature=0.0, repetition_penalty=1.0))
+    finally:
+        hook.remove()
+    assert 1 <= len(steps) <= 4 and all(logits.dtype == torch.bfloat16 for logits in steps)
+    # greedy: the text is the tokens the bf16 logits ranked first, one a step
+    chosen = [int(logits.argmax()) for logits in steps]
+    assert text == loaded.tokenizer.decode(chosen, skip_special_tokens=True).strip()
+    assert len(steps) == 4 or chosen[-1] == loaded.tokenizer.eos_token_id  # only the end token ends it early

@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from pipelines.models import catalog, loading
 from pipelines.runtime.settings import REPO_ROOT
 from pipelines.tasks import qa
 from pipelines.tasks.sentence_ranking import answer_sentences
 from pipelines.text import corpora
 from pipelines.text.inputs import MAX_INPUT_CHARS
+from tests.helpers.models import loaded
 from tests.helpers.tiny_models import CORPUS
 
 EXAMPLES = json.loads((REPO_ROOT / "examples" / "qa.json").read_text())
@@ -23,14 +23,10 @@ SHORT = CORPUS[0] + " " + CORPUS[1]
 LONG = " ".join(CORPUS[:5] * 12)
 
 
-def _loaded(reference: str) -> loading.LoadedModel:
-    return loading.load(catalog.resolve("qa", reference))
-
-
 # --- extractive ---------------------------------------------------------------------------------
 
 def test_long_context_answers_slice_the_context_best_first(tiny_qa):
-    windows = qa.preprocess_extractive(_loaded(tiny_qa), "Who wrote Don Quixote?", LONG, doc_stride=128)
+    windows = qa.preprocess_extractive(loaded("qa", tiny_qa), "Who wrote Don Quixote?", LONG, doc_stride=128)
     assert windows.inputs["input_ids"].shape[0] >= 3  # really several windows
 
     result = qa.answer_question("Who wrote Don Quixote?", LONG, tiny_qa, top_k=3)
@@ -56,7 +52,7 @@ def test_answer_in_a_later_window_is_found(tiny_qa):
     """Real windows from the tokenizer, crafted logits: the span sits in a window after the first."""
     context = " ".join(CORPUS[:2] * 30) + " The ship sailed from Nantucket."
     question = "Where did the ship sail from?"
-    windows = qa.preprocess_extractive(_loaded(tiny_qa), question, context, doc_stride=128)
+    windows = qa.preprocess_extractive(loaded("qa", tiny_qa), question, context, doc_stride=128)
     target = context.index("Nantucket")
     w, tokens = next((w, np.nonzero(windows.chars[w, :, 0] == target)[0])
                      for w in range(len(windows.chars)) if (windows.chars[w, :, 0] == target).any())
@@ -126,17 +122,15 @@ def test_postprocess_never_returns_spans_longer_than_max_answer_len():
     assert all(len(a.text.split()) <= 2 for a in answers) and len(answers) == 7  # 4 + 3 spans
 
 
-def test_no_answer_when_the_null_score_wins(tiny_qa, monkeypatch):
-    def cls_wins(loaded, windows):
-        start = np.zeros(windows.scored.shape, dtype=np.float32)
-        start[:, 0] = 20.0  # every window puts its mass on [CLS]: the null answer
-        return start, start.copy()
-
-    monkeypatch.setattr(qa, "forward_extractive", cls_wins)
-    result = qa.answer_question("Who wrote Don Quixote?", LONG, tiny_qa)
+def test_no_answer_when_the_null_score_wins(tiny_qa, tiny_qa_abstaining):
+    # a model that puts its mass on [CLS] in every window: the null answer
+    result = qa.answer_question("Who wrote Don Quixote?", LONG, tiny_qa_abstaining)
 
     assert result.no_answer and result.to_dict()["no_answer"] is True
     assert len(result.answers) == 3  # still offered, as guesses
+    assert all(LONG[a.start:a.end] == a.text for a in result.answers)
+    # the same question for a model whose best span beats its null answer gets answered
+    assert not qa.answer_question("Who wrote Don Quixote?", LONG, tiny_qa).no_answer
 
 
 # --- sentence ranking ---------------------------------------------------------------------------
@@ -164,10 +158,16 @@ def test_sentence_ranking_returns_sentences_of_the_context(tiny_encoder):
     assert [a.score for a in result.answers] == sorted((a.score for a in result.answers), reverse=True)
 
 
-def test_phrase_with_adds_a_generated_answer(tiny_encoder, tiny_lm):
-    result = qa.answer_question("When was Cervantes born?", CERVANTES, tiny_encoder, phrase_with=tiny_lm)
-    assert isinstance(result.generated, str)
-    assert result.answers[0].text in CERVANTES  # the ranked sentences are unchanged by phrasing
+def test_phrase_with_adds_the_lms_answer_from_the_best_sentences(tiny_encoder, tiny_lm):
+    question = "When was Cervantes born?"
+    result = qa.answer_question(question, CERVANTES, tiny_encoder, phrase_with=tiny_lm)
+    # the ranked sentences are unchanged by phrasing
+    assert result.to_dict()["answers"] == qa.answer_question(question, CERVANTES, tiny_encoder).to_dict()["answers"]
+    # the phrasing is what the LM answers when it reads only those sentences, in the context's order
+    best = "\n".join(a.text for a in sorted(result.answers, key=lambda a: a.start))
+    alone = qa.answer_question(question, best, tiny_lm)
+    assert alone.method == "generative"
+    assert result.generated == (alone.answers[0].text if alone.answers else "")
 
 
 # --- generative ---------------------------------------------------------------------------------

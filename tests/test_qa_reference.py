@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.models import catalog, loading
 from pipelines.tasks import qa
 from pipelines.text import corpora
+from tests.helpers.models import loaded
 from tests.helpers.reference import run_reference
 from tests.helpers.tiny_models import CORPUS
 
@@ -43,8 +43,8 @@ print(json.dumps(out))
 
 def test_extractive_answers_match_transformers_4_57(tiny_qa, studio_home):
     cases = CASES + [("Where was the king sleeping?", corpora.shakespeare_scene("hamlet", 1, 5))]
-    loaded = loading.load(catalog.resolve("qa", tiny_qa))
-    assert qa.preprocess_extractive(loaded, *cases[1], doc_stride=DOC_STRIDE).inputs["input_ids"].shape[0] > 3
+    windows = qa.preprocess_extractive(loaded("qa", tiny_qa), *cases[1], doc_stride=DOC_STRIDE)
+    assert windows.inputs["input_ids"].shape[0] > 3
 
     expected = run_reference(REFERENCE_SCRIPT, {
         "folder": str(studio_home / "models" / tiny_qa), "cases": cases, "top_k": TOP_K,

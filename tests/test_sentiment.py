@@ -8,14 +8,14 @@ import random
 import pandas as pd
 import pytest
 
-from pipelines.models import catalog, lm, loading
+from pipelines.models import lm
 from pipelines.tasks import sentiment
 from pipelines.tasks.sentiment import classify_lines, classify_sentiment
 from pipelines.tasks.sentiment_csv import MAX_CSV_ROWS, score_csv
 from pipelines.text.columns import guess_text_column
-from tests.helpers import tiny_models
+from tests.helpers.models import loaded
+from tests.helpers.tiny_models import SHARP_LABELS as LABELS
 
-LABELS = ("sad", "meh", "glad")  # not NEGATIVE/POSITIVE: the names must come from the config
 TEXTS = [
     "This movie was wonderful, moving and funny.",
     "That film was dull and boring.",
@@ -25,15 +25,6 @@ TEXTS = [
     "sea",
     "The whale is large and the sea is deep. The ship sailed from Nantucket.",
 ]
-
-
-@pytest.fixture(scope="module")
-def sharp_classifier(studio_home):
-    """Three labels, and weights large enough that different texts get clearly different scores."""
-    folder = studio_home / "models" / "sharp-classifier"
-    if not folder.exists():
-        tiny_models.build_classifier(folder, labels=LABELS, initializer_range=0.2)
-    return folder.name
 
 
 def scores(result) -> dict[str, float]:
@@ -109,12 +100,12 @@ def test_language_model_batches_give_each_text_its_own_result(tiny_lm):
 
 
 def test_batched_label_scores_match_one_prompt_at_a_time(tiny_lm):
-    loaded = loading.load(catalog.resolve("sentiment", tiny_lm))
+    model = loaded("sentiment", tiny_lm)
     labels = ["sea", "film", "the"]  # one token each: the batched path proper, not its fallback
-    assert all(len(loaded.tokenizer(label, add_special_tokens=False)["input_ids"]) == 1 for label in labels)
+    assert all(len(model.tokenizer(label, add_special_tokens=False)["input_ids"]) == 1 for label in labels)
     prompts = ["The whale is large", TEXTS[4], "sea"]  # different lengths: left padding in play
-    batched = lm.label_probabilities_batch(loaded, prompts, labels)
-    alone = [lm.label_probabilities(loaded, prompt, labels) for prompt in prompts]
+    batched = lm.label_probabilities_batch(model, prompts, labels)
+    alone = [lm.label_probabilities(model, prompt, labels) for prompt in prompts]
     assert batched == [pytest.approx(row, abs=1e-5) for row in alone]
     assert max(abs(a[0] - b[0]) for a, b in zip(alone, alone[1:])) > 1e-3  # prompts really differ
 
@@ -164,7 +155,8 @@ def test_score_csv_never_overwrites_the_users_columns(sharp_classifier, tmp_path
     table = score_csv(source, tmp_path, model=sharp_classifier)  # ';' separated, written beside the input
     out = pd.read_csv(table.path)
     assert list(out["label"]) == ["pos", "neg"]
-    assert set(out["predicted_label"]) <= set(LABELS)
+    direct = classify_lines(["The cat sat on the mat.", "sea"], sharp_classifier)
+    assert list(out["predicted_label"]) == [r.labels[0].label for r in direct]  # the model's, beside the user's
     assert table.text_column == "text"
 
 

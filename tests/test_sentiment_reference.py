@@ -8,7 +8,6 @@ from pipelines.models.lm import GenerationSettings
 from pipelines.tasks.generation import generate_text
 from pipelines.tasks.sentiment import classify_lines
 from tests.helpers.reference import run_reference
-from tests.helpers.tiny_models import build_causal_lm, build_classifier
 
 pytestmark = pytest.mark.reference
 
@@ -43,14 +42,6 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def sharp_classifier(studio_home):
-    folder = studio_home / "models" / "sharp-classifier"  # the same model test_sentiment.py builds
-    if not folder.exists():
-        build_classifier(folder, labels=("sad", "meh", "glad"), initializer_range=0.2)
-    return folder.name
-
-
 @pytest.mark.parametrize("which", ["tiny_classifier", "sharp_classifier"])
 def test_classify_lines_matches_the_text_classification_pipeline(which, request, studio_home):
     model = request.getfixturevalue(which)
@@ -61,10 +52,8 @@ def test_classify_lines_matches_the_text_classification_pipeline(which, request,
         assert [s.score for s in result.labels] == pytest.approx([score for _, score in expected], abs=1e-5)
 
 
-def test_greedy_generation_matches_the_text_generation_pipeline(studio_home):
-    folder = studio_home / "models" / "tiny-lm-plain"  # no chat template: both sides read the same text
-    if not folder.exists():
-        build_causal_lm(folder, chat=False)
+def test_greedy_generation_matches_the_text_generation_pipeline(studio_home, tiny_lm_plain):
+    folder = studio_home / "models" / tiny_lm_plain  # no chat template: both sides read the same text
     prompts = ["The whale is large", "This movie was wonderful", "Call me Ishmael.", "He wrote Don Quixote"]
     for penalty in (1.0, 1.3):
         settings = GenerationSettings(max_new_tokens=20, temperature=0.0, repetition_penalty=penalty)

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from pipelines.models import catalog, loading
 from pipelines.runtime.settings import REPO_ROOT
-from pipelines.tasks.summarization import SummaryResult, SummarySettings, summarize, task_prefix
+from pipelines.tasks.summarization import SummarySettings, summarize, task_prefix
 from pipelines.text.chunking import chunk_text, pack
+from tests.helpers.models import loaded, record_generate
 from tests.helpers.tiny_models import CORPUS
 
 LONG_TEXT = " ".join(CORPUS * 4)  # about 600 tokens: ten windows of the tiny models' 64
@@ -43,64 +43,69 @@ def test_chunk_text_cuts_a_single_overlong_word():
     assert "".join(chunks) == "a" * 50 and all(len(c) <= 10 for c in chunks)
 
 
-def record_generate(monkeypatch, loaded):
-    """Wrap the model's generate so a test sees every batch it was given (and still generates)."""
-    calls = []
-    original = loaded.model.generate
-
-    def generate(**kwargs):
-        calls.append(kwargs)
-        return original(**kwargs)
-
-    monkeypatch.setattr(loaded.model, "generate", generate)
-    return calls
-
-
 def loaded_model(reference):
-    return loading.load(catalog.resolve("summarization", reference))
+    return loaded("summarization", reference)
+
+
+def written(model, call) -> list[str]:
+    """The texts one recorded generate call wrote, one per row, as the pipeline reads them."""
+    texts = model.tokenizer.batch_decode(call["output"], skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    return [text.strip() for text in texts]
 
 
 def test_long_document_is_chunked_into_one_batched_call(tiny_bart, monkeypatch):
-    loaded = loaded_model(tiny_bart)
-    calls = record_generate(monkeypatch, loaded)
+    model = loaded_model(tiny_bart)
+    calls = record_generate(monkeypatch, model)
     result = summarize(LONG_TEXT, tiny_bart, FAST)
 
     assert result.chunks > 1
     ids, mask = calls[0]["input_ids"], calls[0]["attention_mask"]
     assert ids.shape[0] == result.chunks  # all chunks in the first call
-    window = loaded.tokenizer.model_max_length
+    window = model.tokenizer.model_max_length
     assert window == 64 and ids.shape[1] <= window  # every chunk fits the window
     assert mask.sum(dim=1).max() == ids.shape[1]  # padded to the longest chunk, not to a fixed size
     # nothing was truncated: the chunks' tokens, in order, are the document's tokens
-    specials = set(loaded.tokenizer.all_special_ids)
+    specials = set(model.tokenizer.all_special_ids)
     read = [t for row in ids.tolist() for t in row if t not in specials]
-    assert read == loaded.tokenizer(LONG_TEXT, add_special_tokens=False)["input_ids"]
+    assert read == model.tokenizer(LONG_TEXT, add_special_tokens=False)["input_ids"]
 
 
 def test_joined_summaries_longer_than_the_window_are_summarized_again(tiny_bart, monkeypatch):
-    calls = record_generate(monkeypatch, loaded_model(tiny_bart))
+    model = loaded_model(tiny_bart)
+    calls = record_generate(monkeypatch, model)
     # every chunk summary is forced to 12 tokens: ten of them overflow the 64-token window
     forced = SummarySettings(max_new_tokens=12, min_new_tokens=12, num_beams=1)
     result = summarize(LONG_TEXT, tiny_bart, forced)
     assert len(calls) >= 2
     sizes = [c["input_ids"].shape[0] for c in calls]
     assert sizes[0] == result.chunks and sizes[1] < sizes[0]
-    assert result.summary
+    # the second round reads the first round's summaries, joined, and the last round's are the summary
+    first_round = " ".join(s for s in written(model, calls[0]) if s)
+    specials = set(model.tokenizer.all_special_ids)
+    second_round_read = [t for row in calls[1]["input_ids"].tolist() for t in row if t not in specials]
+    assert second_round_read == [t for t in model.tokenizer(first_round, add_special_tokens=False)["input_ids"]
+                                 if t not in specials]
+    assert result.summary == " ".join(s for s in written(model, calls[-1]) if s) != ""
 
 
-def test_short_text_is_one_chunk_and_result_has_declared_keys(tiny_bart):
-    result = summarize("The whale is large and the sea is deep.", tiny_bart, FAST)
-    assert isinstance(result, SummaryResult)
-    assert result.to_dict() == {"summary": result.summary, "chunks": 1, "model": "tiny-bart"}
+def test_short_text_is_one_chunk_summarized_whole(tiny_bart):
+    text = "The whale is large and the sea is deep."
+    result = summarize(text, tiny_bart, FAST)
+    # one chunk: the summary is the model's own greedy output for the whole text
+    model = loaded_model(tiny_bart)
+    inputs = model.tokenizer(text, return_tensors="pt")
+    output = model.model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                                  max_new_tokens=FAST.max_new_tokens, num_beams=1, do_sample=False)
+    assert result.to_dict() == {"summary": written(model, {"output": output})[0], "chunks": 1, "model": "tiny-bart"}
 
 
 def test_t5_gets_the_summarize_prefix_and_bart_does_not(tiny_t5, tiny_bart, monkeypatch):
     text = "The whale is large and the sea is deep."
     for reference, prefix in ((tiny_t5, "summarize: "), (tiny_bart, "")):
-        loaded = loaded_model(reference)
-        calls = record_generate(monkeypatch, loaded)
+        model = loaded_model(reference)
+        calls = record_generate(monkeypatch, model)
         summarize(text, reference, FAST)
-        expected = loaded.tokenizer(prefix + text)["input_ids"]
+        expected = model.tokenizer(prefix + text)["input_ids"]
         assert calls[-1]["input_ids"][0].tolist() == expected
 
 
@@ -131,14 +136,19 @@ def test_empty_text_raises_value_error(tiny_bart):
         summarize("   ", tiny_bart)
 
 
-def test_sampling_settings_run(tiny_bart):
+def test_sampling_settings_reach_the_model(tiny_bart, monkeypatch):
+    model = loaded_model(tiny_bart)
+    calls = record_generate(monkeypatch, model)
     settings = SummarySettings(max_new_tokens=4, num_beams=2, do_sample=True, temperature=0.8, top_p=0.9)
-    assert summarize("The whale is large.", tiny_bart, settings).chunks == 1
+    result = summarize("The whale is large.", tiny_bart, settings)
+    (call,) = calls
+    assert {k: call[k] for k in ("max_new_tokens", "num_beams", "do_sample", "temperature", "top_p")} == {
+        "max_new_tokens": 4, "num_beams": 2, "do_sample": True, "temperature": 0.8, "top_p": 0.9}
+    assert result.chunks == 1 and result.summary == written(model, call)[0]
 
 
 def test_instruct_lm_summarizes_chunks_in_one_left_padded_call(tiny_lm, monkeypatch):
-    loaded = loaded_model(tiny_lm)
-    calls = record_generate(monkeypatch, loaded)
+    calls = record_generate(monkeypatch, loaded_model(tiny_lm))
     result = summarize(" ".join(CORPUS * 10), tiny_lm, FAST)  # more than tiny-lm's 384-token window
     assert result.chunks > 1
     ids, mask = calls[0]["input_ids"], calls[0]["attention_mask"]
@@ -173,9 +183,9 @@ def test_examples_are_texts_and_the_long_one_needs_chunks(tiny_bart):
 def test_batched_lm_answers_equal_one_at_a_time(tiny_lm):
     from pipelines.models import lm
 
-    loaded = loaded_model(tiny_lm)
+    model = loaded_model(tiny_lm)
     prompts = ["Call me Ishmael.", "The whale is large and the sea is deep. The ship sailed from Nantucket."]
     settings = lm.GenerationSettings(max_new_tokens=8, temperature=0.0, repetition_penalty=1.0)
-    alone = [lm.complete(loaded, p, settings) for p in prompts]
-    assert lm.complete_batch(loaded, prompts, settings) == alone  # left padding changes nothing
+    alone = [lm.complete(model, p, settings) for p in prompts]
+    assert lm.complete_batch(model, prompts, settings) == alone  # left padding changes nothing
     assert alone[0] != alone[1]

@@ -8,11 +8,11 @@ import shutil
 
 import pytest
 
-from pipelines.models import catalog, loading
 from pipelines.runtime.settings import REPO_ROOT
 from pipelines.tasks import translation
-from pipelines.tasks.translation import TranslationResult, language_choices, translate
+from pipelines.tasks.translation import language_choices, translate
 from pipelines.text.sentences import split_sentences
+from tests.helpers.models import loaded, record_generate
 
 PARAGRAPHS = ("Call me Ishmael. Some years ago I went to sea!\n\n"
               "The whale is large.  The ship sailed from Nantucket.\nWhat is the answer?")
@@ -42,16 +42,10 @@ def test_join_keeps_paragraph_breaks_and_order():
         split.join(["1"])
 
 
-def record_generate(monkeypatch, reference):
-    loaded = loading.load(catalog.resolve("translation", reference))
-    calls, original = [], loaded.model.generate
-
-    def generate(**kwargs):
-        calls.append(kwargs)
-        return original(**kwargs)
-
-    monkeypatch.setattr(loaded.model, "generate", generate)
-    return loaded, calls
+def recorded(monkeypatch, reference):
+    """The translation model for `reference`, and the record of its generate calls."""
+    model = loaded("translation", reference)
+    return model, record_generate(monkeypatch, model)
 
 
 def test_translation_keeps_paragraphs_and_sentence_order(tiny_marian):
@@ -64,7 +58,7 @@ def test_translation_keeps_paragraphs_and_sentence_order(tiny_marian):
 
 
 def test_sentences_are_batched_sorted_by_length_and_padded_to_the_longest(tiny_marian, monkeypatch):
-    loaded, calls = record_generate(monkeypatch, tiny_marian)
+    _, calls = recorded(monkeypatch, tiny_marian)
     translate(PARAGRAPHS, tiny_marian, batch_size=2, **FAST)
     assert [c["input_ids"].shape[0] for c in calls] == [2, 2, 1]
     widths = [c["input_ids"].shape[1] for c in calls]
@@ -72,10 +66,13 @@ def test_sentences_are_batched_sorted_by_length_and_padded_to_the_longest(tiny_m
     assert all(c["attention_mask"].sum(dim=1).max() == c["input_ids"].shape[1] for c in calls)
 
 
-def test_result_has_declared_keys(tiny_marian):
+def test_one_sentence_is_translated_by_one_call_of_the_model(tiny_marian, monkeypatch):
+    model, calls = recorded(monkeypatch, tiny_marian)
     result = translate("Call me Ishmael.", tiny_marian, **FAST)
-    assert isinstance(result, TranslationResult)
-    assert result.to_dict() == {"translation": result.translation, "sentences": 1,
+    (call,) = calls
+    assert call["input_ids"][0].tolist() == model.tokenizer("Call me Ishmael.")["input_ids"]
+    written = model.tokenizer.decode(call["output"][0], skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    assert result.to_dict() == {"translation": written.strip(), "sentences": 1,
                                 "model": "opus-mt-en-fr-tiny", "source_lang": "en", "target_lang": "fr"}
 
 
@@ -106,9 +103,9 @@ def test_t5_offers_its_three_directions_and_gets_a_prefix(tiny_t5, monkeypatch):
     choices = language_choices(tiny_t5)
     assert [code for _, code in choices.sources] == ["en"]
     assert [code for _, code in choices.targets] == ["fr", "de", "ro"]
-    loaded, calls = record_generate(monkeypatch, tiny_t5)
+    model, calls = recorded(monkeypatch, tiny_t5)
     translate("The cat sat on the mat.", tiny_t5, "en", "de", **FAST)
-    expected = loaded.tokenizer("translate English to German: The cat sat on the mat.")["input_ids"]
+    expected = model.tokenizer("translate English to German: The cat sat on the mat.")["input_ids"]
     assert calls[0]["input_ids"][0].tolist() == expected
 
 
@@ -117,10 +114,10 @@ def test_nllb_marks_source_and_forces_target_token(tiny_nllb, monkeypatch):
     codes = [code for _, code in choices.targets]
     assert len(codes) == 202 and ("French", "fra_Latn") in choices.targets
     assert (choices.default_source, choices.default_target) == ("eng_Latn", "fra_Latn")
-    loaded, calls = record_generate(monkeypatch, tiny_nllb)
+    model, calls = recorded(monkeypatch, tiny_nllb)
     result = translate("The cat sat. Call me Ishmael.", tiny_nllb, "en", "French", **FAST)  # ISO code, name
     assert (result.source_lang, result.target_lang) == ("eng_Latn", "fra_Latn")
-    tok = loaded.tokenizer
+    tok = model.tokenizer
     assert calls[0]["forced_bos_token_id"] == tok.convert_tokens_to_ids("fra_Latn")
     assert (calls[0]["input_ids"][:, 0] == tok.convert_tokens_to_ids("eng_Latn")).all()
 
@@ -149,7 +146,7 @@ def test_other_seq2seq_models_translate_as_trained(tiny_bart):
 
 
 def test_a_sentence_longer_than_the_window_is_cut_not_truncated(tiny_t5, monkeypatch):
-    loaded, calls = record_generate(monkeypatch, tiny_t5)
+    _, calls = recorded(monkeypatch, tiny_t5)
     sentence = " ".join(["the whale is large and the sea is deep"] * 12)  # about 110 tokens, window 64
     result = translate(sentence, tiny_t5, "en", "fr", **FAST)
     assert result.sentences == 1
@@ -199,8 +196,10 @@ def test_examples_name_directions_an_instruct_lm_offers(tiny_lm):
     assert all(e["text"].strip() and {e["source_lang"], e["target_lang"]} <= codes for e in examples)
 
 
-def test_max_new_tokens_beyond_the_decoder_positions_is_capped_not_a_crash(tiny_bart):
+def test_max_new_tokens_beyond_the_decoder_positions_is_capped_not_a_crash(tiny_bart, monkeypatch):
     # tiny-bart's position table has 128 rows; 256 new tokens used to index past it
-    result = translate("The cat sat on the mat.", model=tiny_bart, source_lang="as-trained",
-                       target_lang="as-trained", max_new_tokens=256)
-    assert isinstance(result.translation, str)
+    _, calls = recorded(monkeypatch, tiny_bart)
+    asked = [translate("The cat sat on the mat.", model=tiny_bart, source_lang="as-trained",
+                       target_lang="as-trained", max_new_tokens=n, num_beams=1).translation for n in (256, 126)]
+    assert [call["max_new_tokens"] for call in calls] == [126, 126]  # 128 positions less the 2 BART offsets them by
+    assert asked[0] == asked[1]  # the same translation as asking for the most it can write

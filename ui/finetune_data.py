@@ -32,7 +32,8 @@ EXAMPLES = {
                        "Movie reviews (examples/sentiment_train.csv: 80 rows, positive/negative)":
                            "sentiment_train.csv"},
     "extractive-qa": {"Shakespeare scenes and written passages (preset: 460 questions)": "shakespeare-qa"},
-    "masked-lm": {"Rotten Tomatoes review texts (5,000 snippets; the labels are not used)": "rotten-tomatoes"},
+    "masked-lm": {"Rotten Tomatoes review texts (preset: 5,000 snippets; the labels are not used)":
+                      "rotten-tomatoes-texts"},
 }
 
 
@@ -168,9 +169,6 @@ def choose_example(task_name: str, example: str | None):
         return (gr.skip(),) * 6
     if source.endswith(".csv"):
         return str(common.EXAMPLES_DIR / source), gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
-    if task_name == "masked-lm":  # the classification preset's snippets, read for their texts only
-        (config,) = presets.rotten_tomatoes()
-        return config.data_file, 1, config.batch_size, config.max_length, 5e-5, "rotten-tomatoes-texts"
     (config,) = presets.preset_configs(source)
     return (config.data_file, config.epochs, config.batch_size, config.max_length, config.learning_rate,
             config.dataset_name)

@@ -214,7 +214,8 @@ def build_settings() -> SettingsForm:
             eval_steps = gr.Number(0, label="Also score the held-out rows every N steps", precision=0, minimum=0,
                                    info="0: after each epoch only. More points on the score plot; training "
                                         "pauses while it scores.", elem_id="finetune-eval-steps")
-            model_name = gr.Textbox(label="Name of the new model", placeholder="<base>-<dataset>-<run id>")
+            model_name = gr.Textbox(label="Name of the new model", placeholder="<base>-<dataset>-<run id>",
+                                    elem_id="finetune-model-name")
             dataset_name = gr.Textbox(label="Dataset name (model card)", placeholder="the file name")
     mode.change(mode_settings, mode, [lr, top_k], api_visibility="private")
     return SettingsForm(mode, top_k, lr, epochs, batch, max_length, seed, precision, logging_steps, model_name,

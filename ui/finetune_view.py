@@ -132,8 +132,9 @@ def example_rows(result: dict | None) -> list[list]:
 
 def chain_rows(info: dict) -> list[list]:
     """The three-way table of a domain-adaptation chain; empty for a run of its own."""
-    return [[name, *map(_round, values)] for name, *values in adaptation.comparison(info["chain"])] \
-        if info["chain"] else []
+    if not info["chain"]:
+        return []
+    return [[name, *map(_round, values)] for name, *values in adaptation.comparison(info["chain"])]
 
 
 def chain_markdown(info: dict) -> str:

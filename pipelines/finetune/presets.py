@@ -7,6 +7,7 @@
 
 - "rotten-tomatoes-adapted" (masked-LM adaptation, then classification): three runs compare
   fine-tuning MiniLM with and without first adapting it to the snippets' texts (finetune/adaptation.py).
+- "rotten-tomatoes-texts" (masked LM): the same snippets' texts, to adapt MiniLM to film reviews.
 - "shakespeare-qa" (extractive QA): MiniLM with a new QA head learns to point at answers, from 460
   questions about passages this project wrote (examples/qa_finetune.jsonl) and about scenes of the
   Shakespeare plays the `shakespeare` package carries (read from the package by act, scene and lines).
@@ -111,6 +112,15 @@ def rotten_tomatoes_adapted(**overrides) -> list[FinetuneConfig]:
     return adaptation_configs(config)
 
 
+def rotten_tomatoes_texts(**overrides) -> list[FinetuneConfig]:
+    """MiniLM's masked-LM training continued on the classification preset's snippets, labels unused."""
+    (classify,) = rotten_tomatoes()
+    values = {"task": "masked-lm", "columns": {"text": "text"}, "base_model": DEFAULT_BASE_MODEL, "epochs": 1,
+              "batch_size": 32, "max_length": 64, "learning_rate": 5e-5, "max_eval_rows": 500,
+              "dataset_name": "rotten-tomatoes-texts", **overrides}
+    return [FinetuneConfig(data_file=classify.data_file, **values)]
+
+
 QA_EXAMPLES = settings.REPO_ROOT / "examples" / "qa_finetune.jsonl"
 # MiniLM's new QA head and the passages' ~130 words: 384-token windows hold a whole passage; the new
 # head wants a larger step than the encoder's fine-tuning default (5e-5 left F1 far lower after 6 epochs).
@@ -153,6 +163,9 @@ PRESETS = {preset.name: preset for preset in (
     Preset("rotten-tomatoes-adapted", "classification",
            "Masked-LM adaptation of MiniLM on Rotten Tomatoes texts, then classification, against classification "
            "alone (three runs)", rotten_tomatoes_adapted),
+    Preset("rotten-tomatoes-texts", "masked-lm",
+           "MiniLM's masked-LM training continued on 5,000 Rotten Tomatoes snippets (labels unused)",
+           rotten_tomatoes_texts),
     Preset("shakespeare-qa", "extractive-qa",
            "MiniLM learns extractive QA from 460 questions on Shakespeare scenes and written passages", shakespeare_qa),
 )}

@@ -10,7 +10,7 @@ import time
 
 from pipelines.finetune import tasks
 from pipelines.finetune.adaptation import ROLES
-from pipelines.finetune.log import Entry, EvalEntry, StatusEntry, StepEntry, last_start
+from pipelines.finetune.log import Entry, EvalEntry, StartEntry, StatusEntry, StepEntry, last_start
 from pipelines.finetune.runs import RunFolder, base_reference, list_run_folders
 
 ENDED = ("finished", "failed", "stopped")
@@ -55,12 +55,17 @@ def settings(run: RunFolder, log: list[Entry]) -> dict:
             "dataset": config.effective_dataset_name, "columns": config.columns, "mode": config.mode,
             "top_k_layers": config.top_k_layers if config.mode == "top-k" else None,
             "learning_rate": config.effective_learning_rate, "epochs": config.epochs,
-            "batch_size": config.batch_size, "max_length": (start.facts.get("max_length") if start else None)
-            or config.max_length, "seed": config.seed, "mixed_precision": config.mixed_precision,
+            "batch_size": config.batch_size, "max_length": _max_length(config, start), "seed": config.seed,
+            "mixed_precision": config.mixed_precision,
             "mixed_precision_used": start.mixed_precision if start else None,
             "processes": start.processes if start else None, "logging_steps": config.logging_steps,
             "eval_steps": config.eval_steps, "train_rows": start.train_rows if start else None,
             "held_out_rows": start.held_out_rows if start else None}
+
+
+def _max_length(config, start: StartEntry | None) -> int | None:
+    """What the run reads: the task's default when the config leaves it open, once training started."""
+    return (start.facts.get("max_length") if start else None) or config.max_length
 
 
 def evaluations(log: list[Entry]) -> list[dict]:

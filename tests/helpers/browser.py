@@ -54,6 +54,18 @@ def running_app(home: Path, **extra_env: str):
             process.wait(timeout=30)
 
 
+def open_tab(page, title: str) -> None:
+    page.get_by_role("tab", name=title, exact=True).click()
+
+
+def screenshot(page, name: str) -> None:
+    """The whole page as tests/screenshots/NAME.png, once notes are closed and outputs settled."""
+    for close in page.locator("[data-testid=toast-close]").all():  # "Loading ..." notes cover the output
+        close.click()
+    page.wait_for_timeout(1_000)  # outputs fade back in from their pending look
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
 @contextlib.contextmanager
 def browser_page(url: str):
     """A Chromium page at `url`, 1280x1000, with a 30 s default timeout."""

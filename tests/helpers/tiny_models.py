@@ -25,6 +25,9 @@ CORPUS = [
     "What is the answer? Who wrote the book? When was he born? Where did he live?",
 ]
 
+# A classifier's labels named in its config, not NEGATIVE/POSITIVE: the names must come from there.
+SHARP_LABELS = ("sad", "meh", "glad")
+
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -64,12 +67,24 @@ def _bert_config(vocab_size: int, **extra):
                       intermediate_size=64, max_position_embeddings=512, **extra)
 
 
-def build_qa(folder: Path, seed: int = 0, model_max_length: int = 512) -> Path:
+def build_qa(folder: Path, seed: int = 0, model_max_length: int = 512, abstains: bool = False) -> Path:
+    """abstains=True: a model that puts start and end on [CLS] (the null answer) in every window, as
+    one trained on unanswerable questions does for a question its context does not answer. Its [CLS]
+    embedding stands out along one hidden dimension, and only that dimension feeds the span logits."""
     from transformers import BertForQuestionAnswering
 
     torch.manual_seed(seed)
     tok = wordpiece_tokenizer(model_max_length)
-    BertForQuestionAnswering(_bert_config(len(tok))).save_pretrained(folder)
+    model = BertForQuestionAnswering(_bert_config(len(tok)))
+    if abstains:
+        with torch.no_grad():
+            cls = model.bert.embeddings.word_embeddings.weight[tok.cls_token_id]
+            cls.zero_()
+            cls[0] = 10.0
+            model.qa_outputs.weight.zero_()
+            model.qa_outputs.bias.zero_()
+            model.qa_outputs.weight[:, 0] = 5.0
+    model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
 
@@ -218,6 +233,29 @@ def write_keywords_csv(path: Path, n: int = 60, header=("text", "label")) -> Pat
             row = [f"the film was {rng.choice(POSITIVE if positive else NEGATIVE)} and the cat sat",
                    "positive" if positive else "negative"]
             writer.writerow([i, *row] if len(header) == 3 else row)
+    return path
+
+
+ANIMALS = ["cat", "whale", "dog", "ship", "film", "book", "sea", "novel"]
+PLACES = ["mat", "table", "spain", "nantucket", "sea", "town"]
+
+
+def qa_rows(n: int = 60, seed: int = 0) -> list[dict]:
+    """A learnable QA set for a random tiny BERT: the answer is the word after "on the"."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        animal, place = rng.choice(ANIMALS), rng.choice(PLACES)
+        filler = " ".join(rng.choice(["the sea is deep .", "he wrote it .", "it was dull ."]) for _ in range(i % 3))
+        context = f"{filler} the {animal} sat on the {place} . the whale is large .".strip()
+        rows.append({"context": context, "question": f"where did the {animal} sit ?", "answer": place})
+    return rows
+
+
+def write_qa_jsonl(path: Path, n: int = 60) -> Path:
+    import json
+
+    path.write_text("\n".join(json.dumps(row) for row in qa_rows(n)) + "\n")
     return path
 
 

@@ -18,7 +18,7 @@ from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.tasks.base import (ExampleOutput, Evaluation, FinetuneTask, Prepared, Role,
                                            require_string_column, require_text_cells)
 from pipelines.models import kinds
-from pipelines.text.columns import LABEL_NAMES, TEXT_NAMES
+from pipelines.text.columns import LABEL_NAMES, TEXT_NAMES, guess_label_column
 
 MIN_ROWS = 20  # below this the held-out split says nothing about whether training helped
 
@@ -37,11 +37,8 @@ class Classification(FinetuneTask):
     def guess_columns(self, table: datasets.Dataset) -> dict[str, str | None]:
         guesses = super().guess_columns(table)
         if guesses["label"] is None:  # no usual name: the column with the fewest distinct values
-            sample = table.select(range(min(len(table), 500)))
-            others = [c for c in table.column_names if c != guesses["text"]]
-            distinct = {c: len({str(v) for v in sample[c]}) for c in others}
-            few = [c for c in others if 2 <= distinct[c] <= max(2, len(sample) // 2)]
-            guesses["label"] = min(few, key=distinct.get) if few else None
+            sample = table.select(range(min(len(table), 500))).to_list()
+            guesses["label"] = guess_label_column([c for c in table.column_names if c != guesses["text"]], sample)
         return guesses
 
     def read_rows(self, table: datasets.Dataset, columns: dict[str, str], file_name: str) -> datasets.Dataset:

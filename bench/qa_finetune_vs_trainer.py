@@ -1,23 +1,17 @@
-"""Extractive QA fine-tuning: our Accelerate loop vs the transformers Trainer, MiniLM (packaged) with a
-new QA head on the shakespeare-qa preset's windows, as finetune_vs_trainer compares them on
-classification. Both sides are scored by the task's own decoder and SQuAD F1."""
+"""finetune_vs_trainer on extractive QA (the shakespeare-qa preset), both sides scored by SQuAD F1."""
 
 from __future__ import annotations
 
 from bench import common, finetune_vs_trainer
 
 PRESET = "shakespeare-qa"
-# The suite's size: enough steps for a stable samples/s, too few to judge F1; the preset's own size
-# (366 training questions, 6 epochs) judges it: --finetune-rows 366 --finetune-epochs 6.
+# Too few steps to judge F1; the preset's size does: --finetune-rows 366 --finetune-epochs 6.
 SIZES = {True: dict(rows=48, eval_rows=1000, epochs=1), False: dict(rows=128, eval_rows=1000, epochs=1)}
 JUDGED_SAMPLES = 366 * 6
 
 
 def run(quick: bool) -> dict:
-    sizes = finetune_vs_trainer.SIZES_OVERRIDE or SIZES[quick]
-    result = finetune_vs_trainer.run(quick, PRESET, sizes)
-    result["targets"] = targets(result["variants"], sizes)
-    return result
+    return finetune_vs_trainer.run(quick, PRESET, finetune_vs_trainer.SIZES_OVERRIDE or SIZES[quick], targets)
 
 
 def targets(summary: dict, sizes: dict) -> list[common.Target]:

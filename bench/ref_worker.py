@@ -1,9 +1,7 @@
-"""The baseline side of bench/pipelines_vs_ref.py: transformers 4.57 pipelines, run in .venv-ref.
+"""The baseline side of bench/pipelines_vs_ref.py: transformers 4.57 pipelines in .venv-ref, none of our code.
 
-One process for the whole run (`.venv-ref/bin/python bench/ref_worker.py`), importing nothing of ours.
-One JSON request a line on stdin, one JSON answer a line on stdout: {"op": "load", "key", "task",
-"model"} builds a pipeline with its defaults; {"op": "run", "key", "inputs", "kwargs", "batched"} answers
-{"outputs", "seconds"}: a time per input (a call each), or one for the whole list when batched.
+JSON lines in and out: {"op": "load", "key", "task", "model"} builds a pipeline with its defaults;
+{"op": "run", "key", "inputs", "kwargs", "batched"} answers {"outputs", "seconds"}.
 """
 
 from __future__ import annotations
@@ -30,9 +28,8 @@ pipes: dict = {}
 
 
 def load(key: str, task: str, folder: str) -> dict:
-    # transformers 5 writes RoPE settings as `rope_parameters`, which 4.57 does not read: it would fall
-    # back to rope_theta 10000 (SmolLM2 uses 100000) and compute a different model. Carry them over, and
-    # build the model here: given a folder, pipeline() would read the config again and drop the fix.
+    # 4.57 does not read transformers 5's `rope_parameters` and would fall back to rope_theta 10000
+    # (SmolLM2: 100000). Carry it over, and build the model here: pipeline() would re-read the config.
     config = transformers.AutoConfig.from_pretrained(folder)
     rope = getattr(config, "rope_parameters", None)
     if isinstance(rope, dict) and "rope_theta" in rope:
@@ -70,31 +67,28 @@ def plain(task: str, output):
     return output[0]["generated_text"][-1]["content"]
 
 
+def timed_call(task: str, pipe, item, kwargs: dict) -> tuple[float, object]:
+    started = time.perf_counter()
+    output = call(task, pipe, item, kwargs)
+    return time.perf_counter() - started, output
+
+
 def run(key: str, inputs: list, kwargs: dict, batched: bool) -> dict:
     task, pipe = pipes[key]
     if batched:  # one call on the whole list: 4.57 iterates it with its own batch_size
-        started = time.perf_counter()
-        outputs = call(task, pipe, inputs, kwargs)
+        seconds, outputs = timed_call(task, pipe, inputs, kwargs)
         # a list input gives one dict per item where a single one gives a list of one
-        return {"outputs": [plain(task, [o] if task in OUTPUT_KEYS else o) for o in outputs],
-                "seconds": [time.perf_counter() - started]}
-    outputs, seconds = [], []
-    for item in inputs:
-        started = time.perf_counter()
-        output = call(task, pipe, item, kwargs)
-        seconds.append(time.perf_counter() - started)
-        outputs.append(plain(task, output))
-    return {"outputs": outputs, "seconds": seconds}
+        return {"outputs": [plain(task, [o] if task in OUTPUT_KEYS else o) for o in outputs], "seconds": [seconds]}
+    timings = [timed_call(task, pipe, item, kwargs) for item in inputs]
+    return {"outputs": [plain(task, output) for _, output in timings], "seconds": [s for s, _ in timings]}
 
 
 def main() -> None:
     for line in sys.stdin:
         request = json.loads(line)
         try:
-            if request["op"] == "load":
-                answer = load(request["key"], request["task"], request["model"])
-            else:
-                answer = run(request["key"], request["inputs"], request["kwargs"], request["batched"])
+            answer = (load(request["key"], request["task"], request["model"]) if request["op"] == "load"
+                      else run(request["key"], request["inputs"], request["kwargs"], request["batched"]))
         except Exception as err:  # report, keep serving: one failing case must not end the others
             answer = {"error": f"{type(err).__name__}: {err}"}
         ANSWERS.write(json.dumps(answer) + "\n")

@@ -1,9 +1,5 @@
-"""`python -m bench.report [DIR ...]`: results as Markdown tables, for BENCHMARKS.md.
-
-With no argument, the latest bench/results/*.json. With folders (copies of bench/results from several
-runs of the suite), the first folder's tables plus the key figures of every run side by side with their
-median. Every number printed is read from a results file.
-"""
+"""`python -m bench.report [DIR]`: the results in bench/results (or DIR) as Markdown tables, for BENCHMARKS.md.
+Every number printed is read from a results file."""
 
 from __future__ import annotations
 
@@ -64,10 +60,9 @@ def cold_start(result: dict) -> str:
         rows.append([f"first answer: {task}", model,
                      statistics.median(s["tabs"][task]["since_start_s"] for s in result["starts"]),
                      statistics.median(s["tabs"][task]["call_s"] for s in result["starts"])])
-    breakdown = ", ".join(f"{k} {v:.1f} s" for k, v in result["import_breakdown_s"].items())
     return (table(["step", "model", "s since `python app.py`", "the call itself, s"], rows)
             + f"\n\nRSS {result['rss_served_mib']:.0f} MiB when the UI is served, {result['rss_all_loaded_mib']:.0f} "
-            f"MiB with every tab's model loaded.\nWhere a start goes (one fresh process): {breakdown}.")
+            "MiB with every tab's model loaded.")
 
 
 def finetune(result: dict) -> str:
@@ -107,50 +102,13 @@ SECTIONS = {"peak": peak, "pipelines_vs_ref": pipelines, "precision": precision,
             "cold_start": cold_start, "finetune_vs_trainer": finetune, "qa_finetune_vs_trainer": finetune}
 
 
-def key_figures(folder: Path) -> dict[str, float]:
-    """The figures the targets are judged on, from one run's results."""
-    found: dict[str, float] = {}
-    if (result := load("peak", folder)) is not None:
-        found["float32 peak, GFLOP/s"] = result["peak"]["cpu"]["float32"]["gflops"]
-    if (result := load("pipelines_vs_ref", folder)) is not None:
-        for case in result["cases"]:
-            side = next(s for n, s in case["sides"].items() if n.startswith("ours"))
-            found[f"{case['case']}: ours / 4.57 speed"] = side["ratio_vs_4.57"]
-    if (result := load("app_load", folder)) is not None:
-        at_1, at_16 = ({r["clients"]: r for r in result["results"]}[n] for n in (1, 16))
-        found["app / direct req/s, 16 clients"] = at_16["ratio_app_vs_direct"]
-        found["web overhead p50 ms, 1 client"] = at_1["overhead_p50_ms"]
-        found["web layer CPU ms/req, 16 clients"] = at_16["web_cpu_ms"]
-        found["client CPU ms/req, 16 clients"] = at_16["client_cpu_ms"]
-        if "ceiling_app_vs_direct" in result:  # absent from older runs' results
-            found["app / direct if the web layer were free (the clients' CPU alone), 16 clients"] = \
-                result["ceiling_app_vs_direct"]
-        found["batched / one-at-a-time req/s, 16 clients (direct)"] = at_16["batching_gain"]
-    if (result := load("cold_start", folder)) is not None:
-        found["UI served, s after start"] = result["ui_served_median_s"]
-    if (result := load("finetune_vs_trainer", folder)) is not None:
-        ours = result["variants"]["ours"]["samples_per_s_ratio_vs"]
-        found["fine-tuning: ours / Trainer defaults samples/s"] = ours["Trainer defaults"]
-        found["fine-tuning: ours / Trainer tuned samples/s"] = ours["Trainer tuned"]
-    return found
-
-
-def across_runs(folders: list[Path]) -> str:
-    runs = [key_figures(folder) for folder in folders]
-    names = list(dict.fromkeys(name for run in runs for name in run))  # a figure new in later runs too
-    rows = [[name, statistics.median(run[name] for run in runs if name in run),
-             " / ".join(_cell(run[name]) if name in run else "-" for run in runs)] for name in names]
-    return table(["figure", "median of runs", "each run (" + ", ".join(f.name for f in folders) + ")"], rows)
-
-
-def main(folders: list[Path]) -> None:
-    detail = folders[0] if folders else common.RESULTS_DIR
-    if len(folders) > 1:
-        print(f"### Key figures across {len(folders)} runs\n\n{across_runs(folders)}\n")
+def main(folder: Path) -> None:
     for name, render in SECTIONS.items():
-        if (result := load(name, detail)) is not None:
+        if (result := load(name, folder)) is not None:
             print(f"### {name}\n\n{source(result)}\n\n{render(result)}\n\n{targets(result)}\n")
 
 
 if __name__ == "__main__":
-    main([Path(arg) for arg in sys.argv[1:]])
+    if len(sys.argv) > 2:
+        sys.exit("usage: python -m bench.report [DIR]")
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else common.RESULTS_DIR)

@@ -1,8 +1,7 @@
-"""The fine-tuning benchmark's baseline: the transformers `Trainer` on the same data, model and settings.
+"""The fine-tuning baseline: the transformers `Trainer` on the same data, model and settings.
 
-"Trainer defaults" is `Trainer` with its default settings (float32, random batches padded to the
-longest by its default collator); "Trainer tuned" adds its own length grouping, and bf16 where the
-hardware has fast bf16.
+"Trainer defaults": float32, random batches padded to the longest; "Trainer tuned" adds its length
+grouping, and bf16 where the hardware has fast bf16.
 """
 
 from __future__ import annotations
@@ -15,8 +14,7 @@ from bench import common
 
 
 def prepare(config):
-    """The config's rows split, encoded and with the model built as our loop does it (the task's own
-    `prepare`), so both sides train on the same rows, tokens and new head."""
+    """Rows, tokens and model with its new head, by the task's own `prepare`, as our loop builds them."""
     from pipelines.finetune import tasks
     from pipelines.finetune.data import load_rows
     from pipelines.finetune.model import resolve_base
@@ -27,7 +25,6 @@ def prepare(config):
 
 
 def train(config, tuned: bool) -> dict:
-    """Train and score one Trainer variant."""
     import torch
     from transformers import Trainer, TrainingArguments
     from transformers.trainer_utils import set_seed
@@ -41,11 +38,11 @@ def train(config, tuned: bool) -> dict:
             output_dir=out, per_device_train_batch_size=config.batch_size, num_train_epochs=config.epochs,
             learning_rate=config.effective_learning_rate, warmup_steps=warmup, weight_decay=config.weight_decay,
             seed=config.seed, report_to="none", save_strategy="no", logging_steps=config.logging_steps,
-            disable_tqdm=True, per_device_eval_batch_size=64, bf16=tuned and common.fast_bf16()[0],
+            disable_tqdm=True, per_device_eval_batch_size=64,
+            bf16=tuned and common.fast_bf16()[0] and config.mixed_precision != "no",
             use_cpu=not torch.cuda.is_available(),  # the Trainer takes bf16 on a CPU only when told
             **({"train_sampling_strategy": "group_by_length"} if tuned else {}))
-        trainer = Trainer(model=prepared.model, args=args, train_dataset=prepared.train,
-                          processing_class=prepared.tokenizer)
+        trainer = Trainer(prepared.model, args, train_dataset=prepared.train, processing_class=prepared.tokenizer)
         started = time.perf_counter()
         metrics = trainer.train().metrics
         score = held_out_score(config, prepared, trainer.model)
@@ -55,8 +52,7 @@ def train(config, tuned: bool) -> dict:
 
 
 def held_out_score(config, prepared, model) -> float:
-    """The task's headline metric on the held-out rows, by the task's own evaluation (the same decoding
-    and metric code as ours), so the sides differ in training only."""
+    """The held-out metric by the task's own evaluation, as ours: the sides differ in training only."""
     import torch
     from accelerate import Accelerator
 

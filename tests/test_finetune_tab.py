@@ -232,5 +232,5 @@ def test_curves_are_numeric_before_the_first_step():
     plot = gr.LinePlot(x="step", y="loss")
     assert set(plot.postprocess(finetune_view.loss_frame([])).datatypes.values()) == {"quantitative"}
     scores = gr.LinePlot(x="epoch", y="value", color="metric")
-    empty = {"task": "classification", "evaluations": []}
+    empty = {"task": "classification", "curve_metrics": ["accuracy", "macro_f1"], "evaluations": []}
     assert scores.postprocess(finetune_view.metrics_frame(empty)).datatypes["value"] == "quantitative"

@@ -11,7 +11,8 @@ from pathlib import Path
 from pipelines.finetune.config import FinetuneConfig
 
 PIPELINE_TAGS = {"classification": "text-classification", "extractive-qa": "question-answering",
-                 "masked-lm": "fill-mask"}
+                 "masked-lm": "fill-mask", "summarization": "summarization", "translation": "translation",
+                 "generation": "text-generation"}
 
 
 def write_model_card(folder: Path, config: FinetuneConfig, result: dict, task) -> Path:
@@ -25,7 +26,7 @@ def model_card(config: FinetuneConfig, result: dict, task) -> str:
     better = "higher" if result["higher_is_better"] else "lower"
     columns = ", ".join(f"{role} `{column}`" for role, column in result["columns"].items())
     lines = [
-        "---", "library_name: transformers", f"pipeline_tag: {PIPELINE_TAGS[result['task']]}",
+        "---", "library_name: transformers", f"pipeline_tag: {PIPELINE_TAGS[result.get('purpose') or result['task']]}",
         f"tags: [{result['task']}, transfer-studio]", f"metrics: [{', '.join(tuned)}]", "---", "",
         f"# {result['registered_as']}", "",
         f"A {task.title.lower()} model fine-tuned with Transfer Studio from **{result['base_model']}** on "

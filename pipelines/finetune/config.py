@@ -12,7 +12,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 # What a run teaches the model: one module each under finetune/tasks/.
-TASKS = ("classification", "extractive-qa", "masked-lm")
+TASKS = ("classification", "extractive-qa", "masked-lm", "seq2seq", "causal-lm")
+# What a generative model (seq2seq, causal-lm) is trained for: its metric, its prompt, its tab.
+PURPOSES = ("summarization", "translation", "generation")
+# LoRA's default targets: every linear layer of the blocks (q, k, v, o and the MLP), as QLoRA found best.
+LORA_ALL_LINEAR = "all-linear"
 # How much of the pretrained model trains: everything, only the new head, or the head plus the top
 # `top_k_layers` layers (cheaper than full, often nearly as good on small data).
 MODES = ("full", "feature-extraction", "top-k")
@@ -45,6 +49,23 @@ class FinetuneConfig:
     max_length: int | None = None  # tokens per row (QA: per window); None: the task's default
     doc_stride: int = 128  # extractive QA: tokens two windows of a long context share
     mlm_probability: float = 0.15  # masked LM: the share of tokens to predict, as BERT was trained
+    # seq2seq and causal-lm: what the model is for (None: summarization for seq2seq; for causal-lm,
+    # generation from plain text, or translation-free prompt/response pairs: see the task modules)
+    purpose: str | None = None
+    source_lang: str = "en"  # translation: the languages, for the prompt or prefix and the model card
+    target_lang: str = "fr"
+    # causal-lm: the user message, with {source} where a row's source goes; None: the purpose's tab
+    # prompt (so the tuned model is asked in its tab exactly as it was trained), or the source itself
+    prompt: str | None = None
+    source_prefix: str | None = None  # seq2seq: text before each source (T5's "summarize: "); None: the model's
+    max_target_length: int = 128  # tokens of a target kept for training; longer ones are cut (and counted)
+    max_new_tokens: int = 64  # evaluation: tokens generated per held-out example (greedy)
+    # LoRA (peft): small trained matrices beside frozen weights, merged into them when the run saves
+    lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32  # the update is scaled by alpha / r
+    lora_dropout: float = 0.05
+    lora_target_modules: str = LORA_ALL_LINEAR  # or comma-separated module names: "q_proj,v_proj"
     gradient_accumulation_steps: int = 1
     warmup_ratio: float = 0.1  # a new random head sends large gradients into the backbone at first
     weight_decay: float = 0.01
@@ -69,6 +90,15 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         _one_of(self.task, TASKS, "task")
+        if self.purpose is not None:
+            _one_of(self.purpose, PURPOSES, "purpose")
+        for name in ("lora_r", "lora_alpha", "max_target_length", "max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}.")
+        if not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"lora_dropout must be in [0, 1); got {self.lora_dropout}.")
+        if self.prompt is not None and "{source}" not in self.prompt:
+            raise ValueError("prompt must say where the source text goes: put {source} in it.")
         _one_of(self.mode, MODES, "mode")
         _one_of(self.mixed_precision, MIXED_PRECISION, "mixed_precision")
         for name in ("epochs", "batch_size", "gradient_accumulation_steps", "logging_steps",
@@ -157,10 +187,10 @@ def _upgraded(values: dict) -> dict:
 
 def _has_type(value, annotation: str) -> bool:
     """Whether a JSON value fits a field annotation such as "int", "float | None" or "dict[str, str]"."""
-    allowed = {"int": (int,), "float": (int, float), "str": (str,), "None": (type(None),),
+    allowed = {"int": (int,), "float": (int, float), "str": (str,), "None": (type(None),), "bool": (bool,),
                "dict[str, str]": (dict,)}
     kinds = tuple(t for part in annotation.split("|") for t in allowed[part.strip()])
-    return isinstance(value, kinds) and not isinstance(value, bool)
+    return isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
 
 
 def _one_of(value: str, choices: tuple[str, ...], name: str) -> None:

@@ -23,18 +23,23 @@ def model_name(config: FinetuneConfig, run_id: str, base_name: str) -> str:
         name = config.name
     else:
         base = re.sub(r"\s*\(.*\)$", "", base_name).rstrip("/").split("/")[-1]  # drop "(packaged)"
+        base = _RUN_ID.sub("", base)  # a model trained here: its run id is in our name already
         name = f"{_slug(base)}-{_slug(config.effective_dataset_name)}-{run_id}"
     if (settings.models_dir() / name).exists():
         name = f"{name}-{run_id}"
     return name
 
 
+_RUN_ID = re.compile(r"-\d{8}-\d{6}-[0-9a-f]{4}$")
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "model"
 
 
-def register_model(model_dir: Path, name: str, note: str) -> Path:
-    """Copy a save_pretrained folder into the models folder with its picker note; returns the new folder.
+def register_model(model_dir: Path, name: str, note: str, tasks: tuple[str, ...] | None = None) -> Path:
+    """Copy a save_pretrained folder into the models folder with its picker note (and, when it is for
+    some tasks only, their names); returns the new folder.
 
     The copy is assembled beside the run and moved in whole, so a picker refreshing meanwhile never
     lists a half-copied model.
@@ -45,7 +50,8 @@ def register_model(model_dir: Path, name: str, note: str) -> Path:
     partial = model_dir.with_name(model_dir.name + ".registering")
     shutil.rmtree(partial, ignore_errors=True)
     shutil.copytree(model_dir, partial)
-    (partial / "studio.json").write_text(json.dumps({"note": note}, indent=2) + "\n")
+    info = {"note": note, **({"tasks": list(tasks)} if tasks else {})}
+    (partial / "studio.json").write_text(json.dumps(info, indent=2) + "\n")
     try:
         os.replace(partial, target)
     except OSError:  # runs and models on different file systems

@@ -202,7 +202,7 @@ def list_runs() -> list[RunSummary]:
             config = run.config
         except ValueError:  # a config this version cannot read: not listed rather than breaking the list
             continue
-        status, result, metric = run.status, run.result() or {}, tasks.get(config.task).metric
+        status, result, metric = run.status, run.result() or {}, tasks.for_config(config).metric
         summaries.append(RunSummary(
             id=run.id, state=status.state, message=status.message, task=config.task,
             base_model=result.get("base_model") or base_reference(config, must_exist=False),
@@ -263,7 +263,7 @@ def check_config(config: FinetuneConfig) -> None:
     """Everything that can be checked before training: the data file and the base model."""
     from pipelines.finetune.model import resolve_base  # imports transformers: only when starting
 
-    data.load_rows(Path(config.data_file), tasks.get(config.task), config.columns)
+    data.load_rows(Path(config.data_file), tasks.for_config(config), config.columns)
     if config.base_from_run is None:
         resolve_base(config.base_model)
     accelerate_config_file(config)

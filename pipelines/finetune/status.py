@@ -21,8 +21,11 @@ def overview(run: RunFolder, log: list[Entry] | None = None) -> dict:
     the result once finished, and the other runs of its chain (domain adaptation)."""
     log = run.read_log() if log is None else log
     status, result, config = run.status, run.result(), run.config
-    task = tasks.get(config.task)
-    return {"run_id": run.id, "task": config.task, "metric": task.metric, "higher_is_better": task.higher_is_better,
+    task = tasks.for_config(config)
+    return {"run_id": run.id, "task": config.task, "title": task.title, "purpose": getattr(task, "purpose", None),
+            "metric": task.metric, "higher_is_better": task.higher_is_better,
+            "curve_metrics": list(task.curve_metrics), "curve_range": list(task.curve_range),
+            "shows_up_in": task.shows_up_in,
             "status": status.state, "message": status.message, "queue_position": status.position,
             "settings": settings(run, log), "progress": progress(log), "evaluations": evaluations(log),
             "result": result, "can_resume": status.state in ("stopped", "failed"),
@@ -51,7 +54,8 @@ def progress(log: list[Entry], now: float | None = None) -> dict:
 def settings(run: RunFolder, log: list[Entry]) -> dict:
     """What the run was started with: after a reload the form shows the next run's settings, not these."""
     config, start = run.config, last_start(log)
-    return {"task": config.task, "base_model": base_reference(config, must_exist=False),
+    return {"task": config.task, "title": tasks.for_config(config).title, "purpose": config.purpose,
+            "base_model": base_reference(config, must_exist=False),
             "dataset": config.effective_dataset_name, "columns": config.columns, "mode": config.mode,
             "top_k_layers": config.top_k_layers if config.mode == "top-k" else None,
             "learning_rate": config.effective_learning_rate, "epochs": config.epochs,
@@ -89,7 +93,7 @@ def chain(run: RunFolder) -> list[dict]:
     rows = []
     for member in sorted(members, key=lambda r: (order.get(r.config.chain_role, len(order)), r.id)):
         result, config = member.result() or {}, member.config
-        metric = tasks.get(config.task).metric
+        metric = tasks.for_config(config).metric
         rows.append({"run_id": member.id, "role": config.chain_role, "task": config.task,
                      "state": member.status.state, "metric": metric,
                      "base": (result.get("base") or {}).get(metric),

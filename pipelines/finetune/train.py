@@ -20,7 +20,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import get_linear_schedule_with_warmup
 
-from pipelines.finetune import card, registry, tasks
+from pipelines.finetune import card, lora, registry, tasks
 from pipelines.finetune.batching import make_loaders
 from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.data import load_rows
@@ -67,17 +67,22 @@ class Session:
     columns: dict[str, str]  # role -> the file's column
     steps_per_epoch: int  # optimizer steps, on this process's share of the batches
     total_steps: int
+    parameters: tuple[int, int]  # (trainable, total), counted before LoRA's adapters merge into the weights
 
 
 def setup(run: RunFolder, config: FinetuneConfig, accelerator: Accelerator) -> Session:
-    task = tasks.get(config.task)
+    task = tasks.for_config(config)
     rows, columns = load_rows(config.data_file, task, config.columns)
     base = resolve_base(base_reference(config))
     prepared = task.prepare(rows, base, config)
-    model = prepared.model
-    apply_transfer_mode(model, config.mode, config.top_k_layers)
+    if config.lora:  # adapters train beside the frozen weights; merged into them when the run saves
+        model = lora.wrap(prepared.model, config, task.peft_task_type)
+    else:
+        model = prepared.model
+        apply_transfer_mode(model, config.mode, config.top_k_layers)
     train_loader, eval_loader = make_loaders(prepared, config.batch_size, config.seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
+    parameters = parameter_counts(model)
     # Decay matrices only: decaying biases and LayerNorm gains towards zero only hurts.
     groups = [{"params": [p for p in trainable if p.ndim >= 2], "weight_decay": config.weight_decay},
               {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0}]
@@ -92,7 +97,8 @@ def setup(run: RunFolder, config: FinetuneConfig, accelerator: Accelerator) -> S
     steps_per_epoch = math.ceil(len(train_loader) / config.gradient_accumulation_steps)
     return Session(task=task, prepared=prepared, model=model, optimizer=optimizer, scheduler=scheduler,
                    train_loader=train_loader, eval_loader=eval_loader, base=base, columns=columns,
-                   steps_per_epoch=steps_per_epoch, total_steps=steps_per_epoch * config.epochs)
+                   steps_per_epoch=steps_per_epoch, total_steps=steps_per_epoch * config.epochs,
+                   parameters=parameters)
 
 
 def train(run: RunFolder, resume: bool = False) -> str:
@@ -169,7 +175,7 @@ def _run_epochs(run: RunFolder, config: FinetuneConfig, session: Session, progre
 
 def _start_entry(config: FinetuneConfig, session: Session, accelerator: Accelerator,
                  progress: Progress) -> StartEntry:
-    trainable, total = parameter_counts(accelerator.unwrap_model(session.model))
+    trainable, total = session.parameters
     return StartEntry(task=session.task.name, metric=session.task.metric,
                       higher_is_better=session.task.higher_is_better, resumed_at_step=progress.step,
                       total_steps=session.total_steps, epochs=config.epochs, train_rows=session.prepared.train_rows,
@@ -221,10 +227,11 @@ def _finish(run: RunFolder, config: FinetuneConfig, session: Session, progress: 
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
-    session.task.save(accelerator.unwrap_model(session.model), session.prepared, run.model_dir)
+    session.task.save(lora.merged(accelerator.unwrap_model(session.model)), session.prepared, run.model_dir)
     result = _result(run, config, session, progress, accelerator)
     card.write_model_card(run.model_dir, config, result, session.task)
-    registry.register_model(run.model_dir, result["registered_as"], session.task.picker_note(config, result))
+    registry.register_model(run.model_dir, result["registered_as"], session.task.picker_note(config, result),
+                            session.task.registered_tasks())
     tmp = run.result_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     os.replace(tmp, run.result_file)
@@ -238,15 +245,16 @@ def _result(run: RunFolder, config: FinetuneConfig, session: Session, progress: 
             accelerator: Accelerator) -> dict:
     """result.json: the same top-level shape for every task (task, metric, base, fine_tuned, examples)."""
     base, tuned = Evaluation.from_dict(progress.base), Evaluation.from_dict(progress.last)
-    trainable, total = parameter_counts(accelerator.unwrap_model(session.model))
+    trainable, total = session.parameters
     task = session.task
     return {
-        "task": task.name, "metric": task.metric, "higher_is_better": task.higher_is_better,
+        "task": task.name, "purpose": getattr(task, "purpose", None), "metric": task.metric,
+        "higher_is_better": task.higher_is_better,
         "base": base.metrics, "fine_tuned": tuned.metrics, "examples": paired_examples(base, tuned),
         "details": {"base": base.details, "fine_tuned": tuned.details}, "facts": session.prepared.facts,
         "run_id": run.id, "base_model": session.base.spec.name, "dataset": config.effective_dataset_name,
         "columns": session.columns, "train_rows": session.prepared.train_rows,
-        "held_out_rows": session.prepared.held_out_rows, "mode": config.mode,
+        "held_out_rows": session.prepared.held_out_rows, "mode": "lora" if config.lora else config.mode,
         "mixed_precision": accelerator.mixed_precision, "processes": accelerator.num_processes,
         "trainable_parameters": trainable, "total_parameters": total, "steps": progress.step,
         "epochs": progress.epoch, "seed": config.seed, "training_time_s": round(progress.train_time_s, 2),

@@ -134,18 +134,20 @@ def folder_spec(folder: Path) -> ModelSpec | None:
     kind = kind_from_folder(folder)
     if kind is None:
         return None
-    return ModelSpec(name=folder.name, source="local", kind=kind, path=folder, tasks=TASKS_BY_KIND[kind],
-                     note=_card_note(folder))
+    info = _studio_info(folder)
+    # a model fine-tuned here for one task (a headline writer) is offered for that task only
+    tasks = tuple(t for t in TASKS_BY_KIND[kind] if t in info.get("tasks", TASKS_BY_KIND[kind]))
+    return ModelSpec(name=folder.name, source="local", kind=kind, path=folder, tasks=tasks,
+                     note=info.get("note", "local folder"))
 
 
-def _card_note(folder: Path) -> str:
-    info = folder / "studio.json"  # written by the fine-tune tab next to the weights
-    if info.is_file():
-        try:
-            return json.loads(info.read_text()).get("note", "")
-        except (OSError, ValueError):
-            return ""
-    return "local folder"
+def _studio_info(folder: Path) -> dict:
+    """studio.json, written next to the weights by fine-tuning (its picker note, its tasks)."""
+    try:
+        info = json.loads((folder / "studio.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def availability(spec: ModelSpec) -> tuple[bool, str]:

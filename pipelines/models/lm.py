@@ -51,15 +51,20 @@ GREEDY = GenerationSettings(temperature=0.0, repetition_penalty=1.0)
 
 def encode_prompt(lm: LoadedModel, prompt: str, system: str | None = None) -> dict:
     """Token ids for a prompt: through the chat template for instruct models, as plain text otherwise."""
-    tok = lm.tokenizer
-    if lm.is_instruct:
+    ids = torch.tensor([prompt_ids(lm.tokenizer, prompt, system)], device=lm.device)
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+def prompt_ids(tokenizer, prompt: str, system: str | None = None) -> list[int]:
+    """The ids an LM reads before it answers `prompt`: the chat template's user turn and the start of
+    the assistant's for instruct models, the text itself otherwise. Fine-tuning formats its prompts
+    with this too, so a tuned model is asked in the tabs exactly as it was trained."""
+    if getattr(tokenizer, "chat_template", None):
         messages = ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": prompt}]
-        text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        batch = tok(text, return_tensors="pt", add_special_tokens=False)
-    else:
-        batch = tok((system + "\n\n" + prompt) if system else prompt, return_tensors="pt")
-    return {k: v.to(lm.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+    return tokenizer((system + "\n\n" + prompt) if system else prompt)["input_ids"]
 
 
 class _StopWhenSet(StoppingCriteria):

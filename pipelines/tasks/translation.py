@@ -96,7 +96,7 @@ def translate_batches(loaded: LoadedModel, route: Route, texts: list[str], sourc
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
         if route.style == "lm":
-            prompts = [_lm_prompt(texts[i], source, target) for i in batch]
+            prompts = [lm_prompt(texts[i], source, target) for i in batch]
             # A batch runs until its longest answer ends: bound each batch by its longest sentence
             # (a translation is rarely over twice the source's tokens) so one rambling row cannot
             # hold the whole batch to max_new_tokens.
@@ -170,19 +170,24 @@ def _marian_route(loaded: LoadedModel) -> Route:
 
 
 def _prefix(loaded: LoadedModel, source: str, target: str) -> str:
-    """What goes before each sentence: T5 names the direction, multi-target Marian the target."""
-    config = loaded.model.config
+    return source_prefix(loaded.model.config, loaded.tokenizer, source, target)
+
+
+def source_prefix(config, tokenizer, source: str, target: str) -> str:
+    """What goes before each sentence: T5 names the direction, multi-target Marian the target.
+    Fine-tuning a seq2seq model for translation puts the same prefix before its sources."""
     if config.model_type == "t5":
         task_params = getattr(config, "task_specific_params", None) or {}
         params = task_params.get(f"translation_{source}_to_{target}")
         named = f"translate {NAMES.get(source, source)} to {NAMES.get(target, target)}: "
         return (params or {}).get("prefix") or named
-    if config.model_type == "marian" and getattr(loaded.tokenizer, "supported_language_codes", None):
+    if config.model_type == "marian" and getattr(tokenizer, "supported_language_codes", None):
         return f">>{target}<< "
     return ""
 
 
-def _lm_prompt(text: str, source: str, target: str) -> str:
+def lm_prompt(text: str, source: str, target: str) -> str:
+    """The instruct LM's prompt for translating `text`; fine-tuning trains with the same prompt."""
     return LM_PROMPT.format(source=NAMES.get(source, source), target=NAMES.get(target, target), text=text)
 
 
@@ -191,7 +196,7 @@ def _budget(loaded: LoadedModel, route: Route, source: str, target: str, max_new
     tok = loaded.tokenizer
     if route.style == "lm":
         window = lm_input_window(loaded.model.config, max_new_tokens)
-        overhead = len(lm.encode_prompt(loaded, _lm_prompt("", source, target))["input_ids"][0])
+        overhead = len(lm.encode_prompt(loaded, lm_prompt("", source, target))["input_ids"][0])
     else:
         window = input_window(tok, loaded.model.config)
         prefix = _prefix(loaded, source, target)

@@ -11,7 +11,7 @@ from pathlib import Path
 import evaluate
 
 METRICS_DIR = Path(__file__).resolve().parent
-NAMES = ("accuracy", "f1", "precision", "recall", "confusion_matrix", "squad")
+NAMES = ("accuracy", "f1", "precision", "recall", "confusion_matrix", "squad", "rouge", "sacrebleu")
 
 
 def load_metric(name: str) -> evaluate.EvaluationModule:

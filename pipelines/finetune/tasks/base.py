@@ -148,6 +148,10 @@ class FinetuneTask:
         model.save_pretrained(folder)
         prepared.tokenizer.save_pretrained(folder)
 
+    def registered_tasks(self) -> tuple[str, ...] | None:
+        """The app tasks whose pickers offer the trained model; None: every task its kind can do."""
+        return None
+
     def picker_note(self, config: FinetuneConfig, result: dict) -> str:
         return (f"Fine-tuned here ({self.title.lower()}) from {result['base_model']} on {result['dataset']} "
                 f"({result['train_rows']} rows): held-out {self.metric} {result['fine_tuned'][self.metric]:.3f}, "

@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 REF    := .venv-ref
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-fast bench chromium
+.PHONY: run test test-fast bench presets chromium
 
 run: $(VENV)/.app
 	$(PY) app.py
@@ -19,6 +19,11 @@ test: $(VENV)/.dev $(REF)/.ok chromium
 # unit tests on tiny models only: no training, browser, packaged models or reference env (about a minute)
 test-fast: $(VENV)/.dev
 	$(PY) -m pytest -m "not slow and not browser and not reference and not training" $(PYTEST_ARGS)
+
+# every built-in fine-tuning example, one after another (about 1.5 hours on 2 cores): their models become
+# the offline defaults of their tabs
+presets: $(VENV)/.app
+	$(PY) -m pipelines.finetune --all-presets
 
 # the benchmark suite (BENCHMARKS.md); e.g. make bench BENCH_ARGS="--quick" or "--only app_load"
 bench: $(VENV)/.dev $(REF)/.ok

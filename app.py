@@ -59,7 +59,20 @@ def header_text() -> str:
     return ("# Transfer Studio\n"
             "Try pretrained NLP models on your own text: pick a model in a tab, click an example or "
             "type your own, and run. " + hub + "\n\n"
-            "Available now: " + (models or "none; run the README's setup command.") + "")
+            "Available now: " + (models or "none; run the README's setup command.") + fine_tuned_defaults())
+
+
+def fine_tuned_defaults() -> str:
+    """Which tabs' default models were fine-tuned here, and on what (their picker notes)."""
+    lines = []
+    for task in kinds.TASKS:
+        try:
+            spec = catalog.default_spec(task)
+        except ValueError:
+            continue
+        if spec.source == "local" and spec.note.startswith("Fine-tuned here"):
+            lines.append(f"- {kinds.TASK_TITLES[task]}: **{spec.name}**. {spec.note}")
+    return "\n\nDefaults fine-tuned here:\n" + "\n".join(lines) if lines else ""
 
 
 def refresh_page(refreshers: tuple) -> tuple:

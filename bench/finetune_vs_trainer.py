@@ -100,14 +100,17 @@ def workload(sizes: dict, name: str = PRESET) -> tuple[float, dict]:
 
     config = preset(**sizes, name=name)
     prepared = trainer_baseline.prepare(config)
-    flops = 3 * config.epochs * checkpoints.forward_flops(checkpoints.minilm_dir(), prepared.train_lengths)
+    from pipelines.finetune.model import resolve_base
+
+    base_folder = resolve_base(config.base_model).source
+    flops = 3 * config.epochs * checkpoints.forward_flops(base_folder, prepared.train_lengths)
     loaders = {"ours": make_loaders(prepared, config.batch_size, config.seed)[0]}
     with tempfile.TemporaryDirectory() as out:
         for variant, strategy in (("Trainer defaults", "random"), ("Trainer tuned", "group_by_length")):
             args = TrainingArguments(output_dir=out, per_device_train_batch_size=config.batch_size, seed=config.seed,
                                      report_to="none", train_sampling_strategy=strategy, dataloader_pin_memory=False)
             loaders[variant] = Trainer(model=prepared.model, args=args, train_dataset=prepared.train,
-                                       processing_class=prepared.tokenizer).get_train_dataloader()
+                                       data_collator=prepared.collate).get_train_dataloader()
         positions = {}
         for variant, loader in loaders.items():
             masks = [batch["attention_mask"] for batch in loader]

@@ -72,13 +72,16 @@ def finetune(result: dict) -> str:
              f"{s['samples_per_s_ratio_vs']['Trainer tuned']:.2f}x"] for v, s in variants.items()]
     positions = ", ".join(f"{v} {p['computed']:,} ({p['padding_share']:.0%} padding)"
                           for v, p in result.get("token_positions", {}).items())
-    metric = "held-out F1" if result.get("preset") == "shakespeare-qa" else "held-out accuracy"
+    metric = {"shakespeare-qa": "held-out F1", "bible-en-fr": "held-out chrF"}.get(result.get("preset"),
+                                                                                 "held-out accuracy")
     return (f"{result.get('preset', 'rotten-tomatoes')}: {sizes['rows']} training rows, {sizes['eval_rows']} held "
             f"out at most, {sizes['epochs']} epoch(s), {result['rounds']} round(s) of the three variants; medians "
             "over rounds.\n\n"
             + table(["variant", "precision", "samples/s", "train s", "whole run s", metric,
                      "peak RSS MiB", "of peak (its precision)", "vs Trainer defaults", "vs Trainer tuned"], rows)
-            + f"\n\nToken positions computed per epoch (padding included): {positions}.")
+            + f"\n\nToken positions computed per epoch (padding included): {positions}."
+            + (f"\n\nHeld-out generation (base model, {g['examples']} verses): {g['batched']:.2f} examples/s in batches "
+               f"of 8, {g['single']:.2f} one at a time: {g['ratio']:.2f}x." if (g := result.get("generation")) else ""))
 
 
 def precision(result: dict) -> str:
@@ -99,7 +102,7 @@ def targets(result: dict) -> str:
 
 
 SECTIONS = {"peak": peak, "pipelines_vs_ref": pipelines, "precision": precision, "app_load": app_load,
-            "cold_start": cold_start, "finetune_vs_trainer": finetune, "qa_finetune_vs_trainer": finetune}
+            "cold_start": cold_start, "finetune_vs_trainer": finetune, "qa_finetune_vs_trainer": finetune, "lora_finetune_vs_trainer": finetune}
 
 
 def main(folder: Path) -> None:

@@ -19,7 +19,7 @@ def prepare(config):
     from pipelines.finetune.data import load_rows
     from pipelines.finetune.model import resolve_base
 
-    task = tasks.get(config.task)
+    task = tasks.for_config(config)
     rows, _ = load_rows(config.data_file, task, config.columns)
     return task.prepare(rows, resolve_base(config.base_model), config)
 
@@ -42,7 +42,13 @@ def train(config, tuned: bool) -> dict:
             bf16=tuned and common.fast_bf16()[0] and config.mixed_precision != "no",
             use_cpu=not torch.cuda.is_available(),  # the Trainer takes bf16 on a CPU only when told
             **({"train_sampling_strategy": "group_by_length"} if tuned else {}))
-        trainer = Trainer(prepared.model, args, train_dataset=prepared.train, processing_class=prepared.tokenizer)
+        model = prepared.model
+        if config.lora:  # Trainer + peft with the same adapters, as a peft user writes it
+            from pipelines.finetune import lora, tasks
+
+            model = lora.wrap(model, config, tasks.for_config(config).peft_task_type)
+        # the task's own collator, as ours: it pads labels with -100, which the default one cannot
+        trainer = Trainer(model, args, train_dataset=prepared.train, data_collator=prepared.collate)
         started = time.perf_counter()
         metrics = trainer.train().metrics
         score = held_out_score(config, prepared, trainer.model)
@@ -59,7 +65,7 @@ def held_out_score(config, prepared, model) -> float:
     from pipelines.finetune import tasks
     from pipelines.finetune.batching import make_loaders
 
-    task = tasks.get(config.task)
+    task = tasks.for_config(config)
     _, loader = make_loaders(prepared, config.batch_size, config.seed)
     model.eval()
     with torch.inference_mode():

@@ -29,6 +29,7 @@ EPOCHS = 200
 def app_url(tmp_path_factory):
     home = tmp_path_factory.mktemp("browser_finetune_home")
     tiny_models.build_encoder(home / "models" / "tiny-encoder")
+    tiny_models.build_causal_lm(home / "models" / "tiny-lm")
     with running_app(home, OMP_NUM_THREADS="1") as url:
         yield url
 
@@ -206,3 +207,41 @@ def test_domain_adaptation_from_the_browser_compares_three_runs(page, tmp_path):
     expect(page.locator("#finetune-chain")).to_contain_text("accuracy")
     expect(page.locator("#finetune-runs")).to_contain_text("masked-lm")
     screenshot(page, "adaptation")
+
+
+def test_a_lora_summarizer_from_the_browser_answers_in_the_summarization_tab(page, tmp_path):
+    fresh_form(page)
+    page.locator("#finetune-task").get_by_text("Causal LM (prompt/response pairs, or plain text)").click()
+    expect(page.locator("#finetune-generation")).to_be_visible()
+    upload = tiny_models.write_summary_pairs(tmp_path / "summaries.csv", n=96)
+    page.locator("#finetune-file input[type=file]").set_input_files(str(upload))
+    expect(page.locator("#finetune-counts")).to_contain_text("96", timeout=60_000)
+    base = page.locator("#finetune-base input")
+    base.fill("tiny-lm")
+    base.press("Enter")
+    fill_number(page, "finetune-lr", 0.01)
+    fill_number(page, "finetune-epochs", 50)
+    fill_number(page, "finetune-batch", 8)
+    fill_number(page, "finetune-max-length", 96)
+    fill_number(page, "finetune-max-new-tokens", 6)
+    page.locator("#finetune-generation").get_by_text("Summarization (ROUGE-L)").click()
+    page.locator("#finetune-lora input").check()
+    page.get_by_text("More settings").click()
+    page.locator("#finetune-model-name textarea, #finetune-model-name input").first.fill("tiny-summarizer-browser")
+    page.click("#finetune-train")
+    expect(page.locator("#finetune-status")).to_contain_text("Finished", timeout=TRAIN_TIMEOUT_MS)
+    expect(page.locator("#finetune-status")).to_contain_text("(summarization): lora")
+    expect(page.locator("#finetune-comparison")).to_contain_text("rougeL")
+    expect(page.locator("#finetune-note")).to_contain_text("Summarization")
+    screenshot(page, "lora_finished")
+
+    open_tab(page, "Summarization")
+    model = page.locator("#summarization-model input")
+    model.fill("tiny-summarizer-browser")
+    model.press("Enter")
+    page.locator("#summarization-text textarea").fill("whale table cat sea")
+    page.click("#summarization-run")
+    expect(page.locator("#summarization-timing")).to_contain_text("tiny-summarizer-browser", timeout=60_000)
+    expect(page.locator("#summarization-summary textarea")).to_have_value(re.compile("is deep"))
+    browser.screenshot(page, "finetune_lora_model_summarizes")
+    open_finetune_tab(page)

@@ -137,10 +137,9 @@ def test_an_instruct_lm_learns_summaries_with_lora_and_saves_a_plain_model(tmp_p
 
     with tiny_models.finetune_home(tmp_path / "home") as home:
         tiny_models.build_causal_lm(home / "models" / "tiny-lm")
-        # a "summary" a random tiny LM can learn in seconds: the first word, then always "is deep"
-        path = write_pairs(tmp_path / "summaries.csv", n=96, transform=lambda words: [words[0], "is", "deep"])
+        path = tiny_models.write_summary_pairs(tmp_path / "summaries.csv", n=96)
         FinetuneConfig(data_file=str(path), task="causal-lm", purpose="summarization", base_model="tiny-lm",
-                       lora=True, lora_r=8, lora_alpha=16, epochs=25, batch_size=8, learning_rate=1e-2,
+                       lora=True, lora_r=8, lora_alpha=16, epochs=50, batch_size=8, learning_rate=1e-2,
                        max_length=96, max_target_length=8, max_new_tokens=6, logging_steps=10,
                        name="tiny-summarizer").to_json(tmp_path / "config.json")
         run, _ = run_cli(tmp_path / "config.json")
@@ -154,7 +153,7 @@ def test_an_instruct_lm_learns_summaries_with_lora_and_saves_a_plain_model(tmp_p
         AutoModelForCausalLM.from_pretrained(model_dir)
         assert catalog.resolve("summarization", "tiny-summarizer").tasks == ("summarization",)
         # the Summarization tab asks it with the prompt it was trained with
-        summary = summarize("the cat sat on the mat and the dog", "tiny-summarizer").summary
+        summary = summarize("whale table cat sea", "tiny-summarizer").summary
         assert "is deep" in summary, summary
 
 

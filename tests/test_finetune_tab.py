@@ -216,6 +216,15 @@ def test_scoring_every_n_steps_puts_points_between_epochs(client, reviews_csv, f
 
 
 @pytest.mark.training
+def test_further_settings_go_by_name_and_unknown_ones_are_refused(client, reviews_csv):
+    upload = handle_file(str(reviews_csv))
+    with pytest.raises(AppError, match="Unknown setting.*lora_rank.*Known settings"):
+        client.predict(*settings(upload), False, {"lora_rank": 8}, api_name="/start_finetune")
+    with pytest.raises(AppError, match="LoRA is offered for seq2seq and causal-lm"):
+        client.predict(*settings(upload), False, {"lora": True}, api_name="/start_finetune")
+
+
+@pytest.mark.training
 def test_bad_requests_get_messages(client, tmp_path):
     with pytest.raises(AppError, match="no fine-tuning run"):
         client.predict("no-such-run", api_name="/finetune_status")

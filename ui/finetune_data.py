@@ -17,14 +17,13 @@ import pandas as pd
 
 from pipelines.finetune import data, presets, tasks
 from pipelines.finetune.config import DEFAULT_BASE_MODEL
-from pipelines.models import catalog, kinds
+from pipelines.models import catalog
 from pipelines.runtime import settings
-from ui import common
+from ui import common, finetune_generation
 
 FILE_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".parquet"]
 MAX_ROLES = 4  # column pickers on the page; a task uses the first len(task.roles)
-# Kinds of checkpoint that take a new head for every task here; a typed Hub id of any kind is accepted.
-BASE_KINDS = (kinds.SENTENCE_ENCODER, kinds.CLASSIFIER, kinds.EXTRACTIVE_QA, kinds.MASKED_LM)
+GENERATIVE = finetune_generation.GENERATIVE_TASKS
 TASK_CHOICES = [(task.title, task.name) for task in tasks.TASKS.values()]
 # Built-in examples per task: (what the dropdown shows, a preset name or a file under examples/)
 EXAMPLES = {
@@ -34,6 +33,12 @@ EXAMPLES = {
     "extractive-qa": {"Shakespeare scenes and written passages (preset: 460 questions)": "shakespeare-qa"},
     "masked-lm": {"Rotten Tomatoes review texts (preset: 5,000 snippets; the labels are not used)":
                       "rotten-tomatoes-texts"},
+    # seq2seq: the same data as the causal-LM presets, for an encoder-decoder base from the Hub
+    "seq2seq": {"BBC News articles and their headlines (400 pairs)": "bbc-headlines",
+                "World English Bible to Louis Segond 1910, English to French (750 verses)": "bible-en-fr"},
+    "causal-lm": {"BBC News headlines (preset: SmolLM2 + LoRA, summarization)": "bbc-headlines",
+                  "English to French Bible verses (preset: SmolLM2 + LoRA, translation)": "bible-en-fr",
+                  "Shakespeare's plays as plain text (preset: SmolLM2 + LoRA)": "shakespeare-lm"},
 }
 
 
@@ -55,15 +60,17 @@ class DataStep:
     adapt: gr.Checkbox
 
 
-def base_choices() -> list[tuple[str, str]]:
-    """Checkpoints that take a new head for any task here, labelled like every other picker."""
+def base_choices(task_name: str = "classification") -> list[tuple[str, str]]:
+    """Checkpoints the task can start from, labelled like every other picker; a typed Hub id of any
+    kind is accepted too."""
+    kinds_wanted = tasks.get(task_name).base_kinds
     specs = {s.name: s for s in catalog.local_specs() + catalog.packaged_specs() + list(catalog.HUB_MODELS)
-             if s.kind in BASE_KINDS}
+             if s.kind in kinds_wanted}
     return [(common.model_label(s), name) for name, s in specs.items()]
 
 
-def refresh_bases() -> dict:
-    return gr.update(choices=base_choices())
+def refresh_bases(task_name: str = "classification") -> dict:
+    return gr.update(choices=base_choices(task_name))
 
 
 def build() -> DataStep:
@@ -75,7 +82,7 @@ def build() -> DataStep:
             info=("The pretrained model to start from. Or type a Hub id (org/name) or the name of a folder "
                   f"under {settings.models_dir()}."), scale=8, elem_id="finetune-base")
         refresh = gr.Button("↻ Refresh list", size="sm", scale=0, min_width=120)
-    refresh.click(refresh_bases, outputs=base, api_visibility="private")
+    refresh.click(refresh_bases, task, outputs=base, api_visibility="private")
     with gr.Row():
         with gr.Column(scale=2):
             upload = gr.File(label="Data (CSV, TSV, JSON, JSONL or Parquet)", file_types=FILE_TYPES,
@@ -115,7 +122,8 @@ def change_task(task_name: str):
              for i in range(MAX_ROLES)]
     return (*roles, gr.update(value=None, headers=list(task.summary_headers)),
             gr.update(choices=list(EXAMPLES[task.name]), value=None),
-            gr.update(visible=task.name == "classification", value=False))
+            gr.update(visible=task.name == "classification", value=False),
+            gr.update(choices=base_choices(task.name), value=task.default_base))
 
 
 @common.shows_errors
@@ -165,13 +173,17 @@ def check_columns(task_name: str, upload, *columns: str | None) -> list[list]:
 def choose_example(task_name: str, example: str | None):
     """A built-in example's file (into the file component) and, for a preset, its settings."""
     source = EXAMPLES[task_name].get(example or "")
+    untouched = (gr.skip(),) * len(finetune_generation.SETTING_NAMES)
     if source is None:
-        return (gr.skip(),) * 6
+        return (gr.skip(),) * 6 + untouched
     if source.endswith(".csv"):
-        return str(common.EXAMPLES_DIR / source), gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
+        return (str(common.EXAMPLES_DIR / source), gr.skip(), gr.skip(), gr.skip(), gr.skip(), "", *untouched)
     (config,) = presets.preset_configs(source)
+    generative = finetune_generation.preset_settings(config) if config.task in GENERATIVE else untouched
+    if task_name == "seq2seq":  # the causal-LM preset's data and purpose; full fine-tuning of a seq2seq base
+        generative = (*generative[:6], False, *generative[7:])
     return (config.data_file, config.epochs, config.batch_size, config.max_length, config.learning_rate,
-            config.dataset_name)
+            config.dataset_name, *generative)
 
 
 @common.shows_errors

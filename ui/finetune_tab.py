@@ -14,7 +14,7 @@ import gradio as gr
 
 from pipelines.finetune import adaptation, runs, status, tasks
 from pipelines.finetune.config import DEFAULT_LEARNING_RATES, FinetuneConfig
-from ui import common, finetune_data, finetune_view
+from ui import common, finetune_data, finetune_generation, finetune_view
 
 TASK = "finetune"
 TITLE = "Fine-tune"
@@ -33,13 +33,14 @@ WATCHED_KEY = "transfer-studio-finetune-run"
 def start_finetune(task: str, data_file, columns: dict | None, base_model: str, mode: str, top_k_layers: float,
                    learning_rate: float, epochs: float, batch_size: float, max_length: float, seed: float,
                    mixed_precision: str, logging_steps: float, model_name: str, dataset_name: str,
-                   eval_steps: float = 0, adapt_first: bool = False) -> dict:
+                   eval_steps: float = 0, adapt_first: bool = False, more: dict | None = None) -> dict:
     """Check the data and settings and start a training run in its own process (three runs when
     `adapt_first`: see pipelines/finetune/adaptation.py). `columns` maps the task's roles to the
-    file's columns ({"text": "review", "label": "stars"}); a role left out is guessed."""
+    file's columns ({"text": "review", "label": "stars"}); a role left out is guessed. `more` holds
+    further settings by their config names ({"purpose": "translation", "lora": true, ...})."""
     if data_file is None:
         raise ValueError("Give a dataset first: upload a file, or pick a built-in example.")
-    config = FinetuneConfig(
+    values = dict(
         data_file=str(common.file_path(data_file)), task=task or DEFAULTS.task,
         columns={role: column for role, column in (columns or {}).items() if column},
         base_model=(base_model or "").strip() or DEFAULTS.base_model, mode=mode, top_k_layers=int(top_k_layers),
@@ -47,6 +48,7 @@ def start_finetune(task: str, data_file, columns: dict | None, base_model: str, 
         batch_size=int(batch_size), max_length=int(max_length) if max_length else None, seed=int(seed),
         mixed_precision=mixed_precision, logging_steps=int(logging_steps), name=(model_name or "").strip() or None,
         dataset_name=(dataset_name or "").strip() or None, eval_steps=int(eval_steps) if eval_steps else None)
+    config = FinetuneConfig.from_dict({**values, **(more or {})})
     started = runs.start_runs(adaptation.adaptation_configs(config) if adapt_first else [config])
     return {"run_id": started[0].id, "status": started[0].status.state,
             "runs": [{"run_id": run.id, "role": run.config.chain_role, "task": run.config.task} for run in started]}
@@ -134,7 +136,7 @@ def show_run(run_id: str | None, shown: tuple | None):
 
 
 def run_view(run: runs.RunFolder, info: dict, log: list) -> tuple:
-    result, task = info["result"], tasks.get(info["task"])
+    result = info["result"]
     zip_path = str(runs.export_zip(run)) if info["status"] == "finished" else None
     active = info["status"] in ("queued", "running")
     scores = finetune_view.metrics_frame(info)
@@ -143,8 +145,8 @@ def run_view(run: runs.RunFolder, info: dict, log: list) -> tuple:
     # None until the first score: a colored LinePlot whose first frame was empty never draws the lines
     # of later frames (Gradio 6.31), so a run watched from its start would show an empty score plot.
     return (finetune_view.status_markdown(info), finetune_view.progress_html(info), finetune_view.loss_frame(log),
-            gr.update(value=scores if len(scores) else None, y_lim=list(task.curve_range),
-                      title=f"Held-out {', '.join(task.curve_metrics)} (epoch 0: base)"),
+            gr.update(value=scores if len(scores) else None, y_lim=info["curve_range"],
+                      title=f"Held-out {', '.join(info['curve_metrics']) or 'scores'} (epoch 0: base)"),
             finetune_view.comparison_rows(info), finetune_view.chain_markdown(info),
             gr.update(value=finetune_view.chain_rows(info), visible=bool(info["chain"])),
             gr.update(value=finetune_view.confusion_table(details.get("base")), visible=has_confusion),
@@ -264,16 +266,20 @@ def build_run_view() -> tuple[gr.Textbox, gr.Button, RunView]:
 def build() -> gr.Dropdown:
     step = finetune_data.build()
     form = build_settings()
+    generation = finetune_generation.build()
     train = gr.Button("Train", variant="primary", elem_id="finetune-train")
     columns = gr.JSON(visible=False)  # the role pickers' choice, as /start_finetune takes it
+    more = gr.JSON(visible=False)  # the generation and LoRA settings, likewise
     run_id, refresh, view = build_run_view()
     watched = gr.BrowserState(None, storage_key=WATCHED_KEY, secret=WATCHED_KEY)
     shown = gr.State(None)  # what this browser's view last showed, so unchanged ticks send nothing
     outputs = [*components(view), run_id, shown]  # in show_run's return order
     private = dict(api_visibility="private")
 
-    step.task.change(finetune_data.change_task, step.task, [*step.roles, step.counts, step.example, step.adapt],
+    step.task.change(finetune_data.change_task, step.task,
+                     [*step.roles, step.counts, step.example, step.adapt, step.base],
                      **private).then(task_settings, step.task, form.max_length, **private).then(
+        finetune_generation.show_for_task, step.task, generation.box, **private).then(
         finetune_data.show_preview, [step.task, step.upload], [step.preview, step.summary, *step.roles, step.counts],
         **private)
     step.upload.change(finetune_data.show_preview, [step.task, step.upload],
@@ -282,11 +288,13 @@ def build() -> gr.Dropdown:
     gr.on([role.input for role in step.roles], finetune_data.check_columns, [step.task, step.upload, *step.roles],
           step.counts, **private)
     step.example.input(finetune_data.choose_example, [step.task, step.example],
-                       [step.upload, form.epochs, form.batch, form.max_length, form.lr, form.dataset_name], **private)
+                       [step.upload, form.epochs, form.batch, form.max_length, form.lr, form.dataset_name,
+                        *generation.settings()], **private)
     step.hub_load.click(finetune_data.load_hub_dataset, [step.hub_name, step.hub_split], step.upload, **private)
 
-    settings = [step.task, step.upload, columns, step.base, *components(form), step.adapt]
+    settings = [step.task, step.upload, columns, step.base, *components(form), step.adapt, more]
     train.click(collect_columns, [step.task, *step.roles], columns, **private).success(
+        finetune_generation.collect, [step.task, *generation.settings()], more, **private).success(
         start_finetune, settings, view.as_json, api_name="start_finetune").success(
         watch_started, view.as_json, [watched, run_id], **private).then(show_run, [watched, shown], outputs, **private)
     refresh.click(finetune_status, run_id, view.as_json, api_name="finetune_status")

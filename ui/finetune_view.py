@@ -10,7 +10,7 @@ import html
 
 import pandas as pd
 
-from pipelines.finetune import adaptation, status, tasks
+from pipelines.finetune import adaptation, status
 
 STATE_TITLES = {"queued": "Queued", "running": "Training", "stopping": "Stopping", "finished": "✓ Finished",
                 "failed": "✗ Failed", "stopped": "Stopped"}
@@ -40,7 +40,8 @@ def settings_markdown(settings: dict) -> str:
     scored = (f"every {settings['eval_steps']} steps and after each epoch" if settings["eval_steps"]
               else "after each epoch")
     processes = f", {settings['processes']} processes" if (settings["processes"] or 1) > 1 else ""
-    return (f"{tasks.get(settings['task']).title}: {mode.lower()} of `{settings['base_model']}` on "
+    purpose = f" ({settings['purpose']})" if settings["purpose"] else ""
+    return (f"{settings['title']}{purpose}: {mode.lower()} of `{settings['base_model']}` on "
             f"{settings['dataset']}{rows}: learning rate {settings['learning_rate']:g}, {settings['epochs']} epochs, "
             f"batch {settings['batch_size']}, max length {settings['max_length'] or 'the task default'}, seed "
             f"{settings['seed']}, precision {precision}{processes}; held-out rows scored {scored}.")
@@ -85,7 +86,7 @@ def loss_frame(log: list) -> pd.DataFrame:
 def metrics_frame(info: dict) -> pd.DataFrame:
     """The task's curve metrics per epoch (fractions of an epoch where the run also scored between
     epochs, `eval_steps`); the base model's scores at epoch 0."""
-    names = tasks.get(info["task"]).curve_metrics
+    names = info["curve_metrics"]
     rows = [[e["epoch"], e["metrics"][name], name] for e in info["evaluations"] for name in names
             if name in e["metrics"]]
     return pd.DataFrame(rows, columns=METRIC_COLUMNS).astype({"epoch": "float64", "value": "float64", "metric": "str"})
@@ -148,11 +149,10 @@ def finished_note(info: dict) -> str:
     result = info["result"]
     if not result:
         return ""
-    task = tasks.get(result["task"])
     saved = (f"The fine-tuned model is saved as **{result['registered_as']}** "
              f"({result['train_rows']:,} training rows, {result['held_out_rows']:,} held out, "
              f"{result['training_time_s']:.0f} s, {result['samples_per_s']:.0f} samples/s, "
-             f"precision {result['mixed_precision']}). It is now in {task.shows_up_in} under that name (opening "
+             f"precision {result['mixed_precision']}). It is now in {info['shows_up_in']} under that name (opening "
              "the tab refreshes its list); the download button holds the same `save_pretrained` folder with its "
              "model card.")
     head = result["facts"].get("base_head") or result["facts"].get("head") or "new"

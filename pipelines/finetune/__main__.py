@@ -3,6 +3,7 @@
     python -m pipelines.finetune CONFIG.json [--epochs 3 ...]
     python -m pipelines.finetune --preset NAME [--max-train 4000 --epochs 2 ...]
     python -m pipelines.finetune --list-presets
+    python -m pipelines.finetune --all-presets        (every preset, one after another)
     python -m pipelines.finetune --resume RUN_DIR
 
 The run goes to ``$STUDIO_HOME/runs/<run id>/`` and the model, once trained, to ``$STUDIO_HOME/models``
@@ -30,6 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source.add_argument("config", nargs="?", type=Path, help="a FinetuneConfig JSON file")
     source.add_argument("--preset", help="a built-in example (see --list-presets)")
     source.add_argument("--list-presets", action="store_true", help="print each preset as NAME<TAB>TASK")
+    source.add_argument("--all-presets", action="store_true", help="train every preset, one after another")
     source.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last checkpoint")
     parser.add_argument("--max-train", type=int, help="at most this many training rows")
     parser.add_argument("--epochs", type=int)
@@ -129,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     import datasets
 
     datasets.disable_progress_bars()  # a progress bar per map() would flood process.log
+    if args.all_presets:
+        return all_presets()
     try:
         runs = runs_for_args(args)
     except ValueError as err:
@@ -140,6 +144,26 @@ def main(argv: list[str] | None = None) -> int:
         if code != 0 or run.status.state != "finished":
             return code
     return 0
+
+
+def all_presets() -> int:
+    """Every preset in turn, a progress line before and after each: the offline demo `make presets` builds."""
+    from pipelines.finetune import presets, runs
+
+    failed = []
+    for i, name in enumerate(presets.PRESETS, 1):
+        started = time.monotonic()
+        print(f"[{i}/{len(presets.PRESETS)}] {name}: training ...", flush=True)
+        for run in runs.create_runs(presets.preset_configs(name)):
+            code = execute(run, resume=False)
+            if code != 0 or run.status.state != "finished":
+                failed.append(name)
+                print(f"[{i}/{len(presets.PRESETS)}] {name}: {run.status.state}: {run.status.message}", flush=True)
+                break
+        else:
+            print(f"[{i}/{len(presets.PRESETS)}] {name}: done in {(time.monotonic() - started) / 60:.1f} min", flush=True)
+    print("Every preset trained." if not failed else f"Failed: {', '.join(failed)}.")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

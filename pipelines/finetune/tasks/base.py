@@ -17,7 +17,8 @@ from typing import Any
 
 import datasets
 
-from pipelines.finetune.config import FinetuneConfig
+from pipelines.finetune.config import DEFAULT_BASE_MODEL, FinetuneConfig
+from pipelines.models import kinds
 from pipelines.text.columns import guess_by_name, guess_text_column
 
 MAX_ROWS_NAMED = 10  # row numbers quoted in one message
@@ -87,7 +88,17 @@ class FinetuneTask:
     shows_up_in: str = ""  # where the registered model can be picked, in the user's words
     default_max_length: int = 128
     saved_kind: str = ""  # models.kinds kind of the model a run registers: which tab picks it up
+    # the kinds of checkpoint a run can start from (an encoder takes a new head; a decoder-only LM cannot
+    # be trained as seq2seq); a Hub model whose kind is unknown until it loads is let through
+    base_kinds: tuple[str, ...] = (kinds.SENTENCE_ENCODER, kinds.CLASSIFIER, kinds.EXTRACTIVE_QA, kinds.MASKED_LM)
+    default_base: str = DEFAULT_BASE_MODEL  # what the Fine-tune tab offers first
     summary_headers: tuple[str, str] = ("", "")  # the preview's small table
+
+    def check_base(self, spec) -> None:
+        """A ValueError when the base checkpoint's kind cannot be trained for this task."""
+        if spec.kind is not None and spec.kind not in self.base_kinds:
+            raise ValueError(f"'{spec.name}' is a {spec.kind} model; a {self.title.lower()} run starts from a "
+                             f"{' or '.join(self.base_kinds)} model. Pick another base checkpoint or another task.")
 
     def guess_columns(self, table: datasets.Dataset) -> dict[str, str | None]:
         """Each role's likeliest column: by name, else (free text) by words per row."""
@@ -115,7 +126,9 @@ class FinetuneTask:
         guessed, have = self.guess_columns(table), ", ".join(table.column_names)
         columns = {}
         for role in self.roles:
-            column = chosen.get(role.name) or guessed[role.name]
+            column = chosen.get(role.name)
+            if column is None and guessed[role.name] not in chosen.values():  # a guess never takes a chosen one
+                column = guessed[role.name]
             if column is None:
                 if role.required:
                     raise ValueError(f"Could not tell which column of '{file_name}' holds the {role.name} "

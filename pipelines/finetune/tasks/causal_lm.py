@@ -36,6 +36,8 @@ class CausalLM(GenerativeTask):
     peft_task_type = "CAUSAL_LM"
     default_max_length = 256
     saved_kind = kinds.CAUSAL_LM
+    base_kinds = (kinds.CAUSAL_LM,)
+    default_base = "SmolLM2-135M-Instruct (packaged)"
 
     def guess_columns(self, table: datasets.Dataset) -> dict[str, str | None]:
         guesses = super().guess_columns(table)

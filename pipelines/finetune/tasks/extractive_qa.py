@@ -137,7 +137,7 @@ class ExtractiveQA(FinetuneTask):
         return f"F1 {metrics['f1']:.1f}, exact match {metrics['exact_match']:.1f}"
 
     def picker_note(self, config: FinetuneConfig, result: dict) -> str:
-        return (f"Extractive QA fine-tuned here from {result['base_model']} on {result['dataset']} "
+        return (f"Fine-tuned here (extractive QA) from {result['base_model']} on {result['dataset']} "
                 f"({result['train_rows']} questions): held-out F1 {result['fine_tuned']['f1']:.1f}, base "
                 f"{result['base']['f1']:.1f}. Run {result['run_id']}.")
 

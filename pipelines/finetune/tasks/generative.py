@@ -50,6 +50,21 @@ class GenerativeTask(FinetuneTask):
         be a poor default translator)."""
         return (self.purpose,)
 
+    def picker_note(self, config: FinetuneConfig, result: dict) -> str:
+        how = f"{self.purpose}, {'LoRA' if config.lora else config.mode}"
+        return (f"Fine-tuned here ({how}) from {result['base_model']} on {result['dataset']} ({result['train_rows']} "
+                f"rows): held-out {self.metric} {result['fine_tuned'][self.metric]:.2f}, base "
+                f"{result['base'][self.metric]:.2f}. Run {result['run_id']}.")
+
+    def card_lines(self, result: dict) -> list[str]:
+        facts = result["facts"]
+        prompt = facts.get("source_prefix") or "the chat template, with the prompt of the purpose's tab"
+        lines = [f"Purpose: {self.purpose}. Held-out outputs were generated greedily, at most "
+                 f"{facts['max_new_tokens']} new tokens, by the base and by the fine-tuned model alike; sources "
+                 f"were read through {prompt}. Perplexity is that of the held-out references (lower is better)."]
+        note = truncation_note(facts)
+        return lines + ([note] if note else [])
+
     def headline(self, metrics: dict[str, float]) -> str:
         extra = f", perplexity {metrics['perplexity']:.2f}" if self.metric != "perplexity" else ""
         return f"{self.metric} {metrics[self.metric]:.2f}{extra}"

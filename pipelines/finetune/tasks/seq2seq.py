@@ -32,6 +32,8 @@ class Seq2Seq(GenerativeTask):
     peft_task_type = "SEQ_2_SEQ_LM"
     default_max_length = 512
     saved_kind = kinds.SEQ2SEQ
+    base_kinds = (kinds.SEQ2SEQ,)
+    default_base = "t5-small"  # from the Hub: offline there is no packaged encoder-decoder
 
     def read_rows(self, table: datasets.Dataset, columns: dict[str, str], file_name: str) -> datasets.Dataset:
         return read_pairs(table, columns, file_name)

@@ -40,10 +40,12 @@ def batched_generation(examples: int) -> dict:
     prepared.model.eval()
     rates = {}
     for name, batch_size in (("single", 1), ("batched", 8)):
-        loader = DataLoader(prepared.held_out, batch_size=batch_size, collate_fn=prepared.eval_collate)
+        accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        loader = accelerator.prepare(DataLoader(prepared.held_out, batch_size=batch_size,
+                                                collate_fn=prepared.eval_collate))
         started = time.perf_counter()
         with torch.inference_mode():
-            task.evaluate(prepared.model, loader, Accelerator(cpu=not torch.cuda.is_available()), prepared)
+            task.evaluate(prepared.model, loader, accelerator, prepared)
         rates[name] = len(prepared.held_out) / (time.perf_counter() - started)
     return {**rates, "ratio": rates["batched"] / rates["single"], "examples": len(prepared.held_out)}
 

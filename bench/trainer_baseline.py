@@ -66,7 +66,9 @@ def held_out_score(config, prepared, model) -> float:
     from pipelines.finetune.batching import make_loaders
 
     task = tasks.for_config(config)
-    _, loader = make_loaders(prepared, config.batch_size, config.seed)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    # prepared, so gather_for_metrics trims by this loader's last batch, not by the Trainer's
+    loader = accelerator.prepare(make_loaders(prepared, config.batch_size, config.seed)[1])
     model.eval()
     with torch.inference_mode():
-        return task.evaluate(model, loader, Accelerator(cpu=not torch.cuda.is_available()), prepared).metrics[task.metric]
+        return task.evaluate(model, loader, accelerator, prepared).metrics[task.metric]

@@ -58,6 +58,23 @@ def test_causal_lm_reads_pairs_or_plain_text(tmp_path):
     assert columns == {"text": "passage"} and task.summary(plain) == {"texts": 12, "words": 12 * 9}
 
 
+def test_plain_text_comes_as_a_txt_file_of_paragraphs(tmp_path):
+    path = tmp_path / "sonnets.txt"
+    path.write_text("Shall I compare thee\nto a summer's day?\n\n\nThou art more lovely\n\n  \nand more temperate.\n")
+    rows, columns = data.load_rows(path, tasks.get("causal-lm"))
+    assert columns == {"text": "text"}
+    assert list(rows["text"]) == ["Shall I compare thee\nto a summer's day?", "Thou art more lovely", "and more temperate."]
+    path.write_bytes("first line\nsecond line caf\xe9\n".encode("latin-1"))
+    assert "Line 2 of 'sonnets.txt' is not UTF-8" in error(path, "causal-lm")
+
+
+def test_translation_runs_name_languages_the_app_knows():
+    for source, target, message in (("en", "xx", "Unknown language code"), ("fr", "fr", "are the same")):
+        with pytest.raises(ValueError, match=message):
+            tasks.for_config(FinetuneConfig(data_file="d.csv", task="causal-lm", purpose="translation",
+                                            source_lang=source, target_lang=target))
+
+
 def test_a_purpose_decides_the_metric_and_the_tab():
     for task, purpose, metric, tab in (("seq2seq", None, "rougeL", "summarization"),
                                        ("seq2seq", "translation", "chrf", "translation"),

@@ -21,7 +21,7 @@ from pipelines.models import catalog
 from pipelines.runtime import settings
 from ui import common, finetune_generation
 
-FILE_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".parquet"]
+FILE_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt"]
 MAX_ROLES = 4  # column pickers on the page; a task uses the first len(task.roles)
 GENERATIVE = finetune_generation.GENERATIVE_TASKS
 TASK_CHOICES = [(task.title, task.name) for task in tasks.TASKS.values()]
@@ -85,7 +85,7 @@ def build() -> DataStep:
     refresh.click(refresh_bases, task, outputs=base, api_visibility="private")
     with gr.Row():
         with gr.Column(scale=2):
-            upload = gr.File(label="Data (CSV, TSV, JSON, JSONL or Parquet)", file_types=FILE_TYPES,
+            upload = gr.File(label="Data (CSV, TSV, JSON, JSONL or Parquet; plain text as .txt)", file_types=FILE_TYPES,
                              elem_id="finetune-file")
             example = gr.Dropdown(list(EXAMPLES[first.name]), value=None, label="Or a built-in example",
                                   elem_id="finetune-example")

@@ -11,6 +11,7 @@ import html
 import pandas as pd
 
 from pipelines.finetune import adaptation, status
+from pipelines.finetune.tasks.generative import truncation_note
 
 STATE_TITLES = {"queued": "Queued", "running": "Training", "stopping": "Stopping", "finished": "✓ Finished",
                 "failed": "✗ Failed", "stopped": "Stopped"}
@@ -157,7 +158,8 @@ def finished_note(info: dict) -> str:
              "model card.")
     head = result["facts"].get("base_head") or result["facts"].get("head") or "new"
     worst = "The examples table lists the held-out examples side by side, the fine-tuned model's worst first. "
-    return BASE_NOTES.get(head, "") + worst + saved
+    cut = truncation_note(result["facts"])
+    return BASE_NOTES.get(head, "") + worst + saved + (f" {cut}" if cut else "")
 
 
 def run_rows(summaries) -> list[list]:

@@ -9,6 +9,7 @@ file is only ever read; a run keeps its own copy. Rows are numbered from 1 at th
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -58,9 +59,9 @@ def read_table(path: Path) -> datasets.Dataset:
     """The file as a Dataset, after the checks that need the raw bytes (size, encoding, JSON syntax)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in FORMATS:
+    if suffix not in FORMATS and suffix != ".txt":
         raise ValueError(f"'{path.name}' is a {suffix or 'extensionless'} file; upload a CSV, TSV, JSON, "
-                         "JSONL or Parquet file.")
+                         "JSONL or Parquet file (or plain text as .txt, for language modelling).")
     if not path.is_file():
         raise ValueError(f"There is no file at '{path}'.")
     size = path.stat().st_size
@@ -71,6 +72,8 @@ def read_table(path: Path) -> datasets.Dataset:
         _check_utf8(path)
     if suffix in (".json", ".jsonl"):
         _check_json(path)
+    if suffix == ".txt":
+        return _paragraphs(path)
     builder, options = FORMATS[suffix]
     try:
         with tempfile.TemporaryDirectory() as tmp:  # keep_in_memory: nothing left behind per upload
@@ -82,6 +85,15 @@ def read_table(path: Path) -> datasets.Dataset:
         hint = ("Check that every row has the same columns as the header." if builder == "csv" else
                 "Check that every record has the same fields, each holding one type of value.")
         raise ValueError(f"Could not read '{path.name}' as {suffix[1:].upper()}: {reason}. {hint}") from err
+
+
+def _paragraphs(path: Path) -> datasets.Dataset:
+    """Plain text as one row per paragraph (text between blank lines), in a column named "text"."""
+    text = path.read_text(encoding="utf-8").replace("\r\n", "\n")
+    paragraphs = [p.strip() for p in re.split(r"\n[ \t]*\n", text) if p.strip()]
+    if not paragraphs:
+        raise ValueError(f"'{path.name}' holds no text.")
+    return datasets.Dataset.from_dict({"text": paragraphs})
 
 
 def _check_utf8(path: Path) -> None:

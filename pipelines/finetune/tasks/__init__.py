@@ -25,7 +25,9 @@ def get(name: str) -> FinetuneTask:
 def for_config(config: FinetuneConfig) -> FinetuneTask:
     task = get(config.task)
     if isinstance(task, GenerativeTask):
-        return task.for_purpose(config.purpose)
+        bound = task.for_purpose(config.purpose)
+        bound.check_languages(config)
+        return bound
     if config.purpose is not None:
         raise ValueError(f"A purpose (summarization, translation, generation) is for seq2seq and causal-lm runs; "
                          f"a {task.title.lower()} run has none.")

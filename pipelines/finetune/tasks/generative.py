@@ -36,6 +36,17 @@ class GenerativeTask(FinetuneTask):
     curve_range = (0.0, 100.0)
     summary_headers = ("", "Value")
 
+    def check_languages(self, config: FinetuneConfig) -> None:
+        """A translation run names languages the app knows (their names go into prompts and cards)."""
+        from pipelines.models.languages import NAMES
+
+        unknown = [code for code in (config.source_lang, config.target_lang) if code not in NAMES]
+        if self.purpose == "translation" and unknown:
+            known = ", ".join(code for code in NAMES if len(code) == 2)
+            raise ValueError(f"Unknown language code(s) {', '.join(unknown)}: use ISO 639-1 codes such as {known}.")
+        if self.purpose == "translation" and config.source_lang == config.target_lang:
+            raise ValueError("The source and target languages are the same: pick another target.")
+
     def for_purpose(self, purpose: str | None) -> GenerativeTask:
         bound = copy.copy(self)
         bound.purpose = purpose or self.purpose

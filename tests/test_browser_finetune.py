@@ -154,6 +154,20 @@ def fresh_form(page) -> None:
     open_finetune_tab(page)
 
 
+def train_and_wait(page) -> str:
+    """Click Train and wait until the run it starts (not the one watched before) has finished."""
+    run_box = page.locator("#finetune-run-id textarea")
+    before = run_box.input_value()
+    page.click("#finetune-train")
+    expect(run_box).not_to_have_value(re.compile(rf"^({re.escape(before)})?$"), timeout=60_000)  # a new id
+    run_id = run_box.input_value()
+    # the new run's id and its end in one text: a tick that began before the click can still draw the
+    # run watched before, for a moment
+    expect(page.locator("#finetune-status")).to_contain_text(re.compile(f"{run_id}.*Finished"),
+                                                              timeout=TRAIN_TIMEOUT_MS)
+    return run_id
+
+
 def fill_tiny_training(page, upload, epochs: int, max_length: int) -> None:
     page.locator("#finetune-file input[type=file]").set_input_files(str(upload))
     base = page.locator("#finetune-base input")
@@ -173,8 +187,7 @@ def test_a_qa_run_from_the_browser_answers_in_the_qa_tab(page, tmp_path):
     expect(page.locator("#finetune-counts")).to_contain_text("80", timeout=60_000)
     page.get_by_text("More settings").click()
     page.locator("#finetune-model-name textarea, #finetune-model-name input").first.fill("tiny-qa-browser")
-    page.click("#finetune-train")
-    expect(page.locator("#finetune-status")).to_contain_text("Finished", timeout=TRAIN_TIMEOUT_MS)
+    train_and_wait(page)
     expect(page.locator("#finetune-status")).to_contain_text("Extractive question answering")
     expect(page.locator("#finetune-comparison")).to_contain_text("exact_match")
     expect(page.locator("#finetune-examples")).to_contain_text("sit ?")  # question and context, side by side
@@ -199,7 +212,10 @@ def test_domain_adaptation_from_the_browser_compares_three_runs(page, tmp_path):
     fill_tiny_training(page, write_keywords_csv(tmp_path / "reviews.csv", n=80), epochs=12, max_length=32)
     expect(page.locator("#finetune-counts")).to_contain_text("40", timeout=60_000)
     page.locator("#finetune-adapt input").check()
+    run_box = page.locator("#finetune-run-id textarea")
+    before = run_box.input_value()
     page.click("#finetune-train")
+    expect(run_box).not_to_have_value(re.compile(rf"^({re.escape(before)})?$"), timeout=60_000)  # a new id
     note = page.locator("#finetune-chain-note")
     expect(note).to_contain_text("Domain adaptation, three runs", timeout=TRAIN_TIMEOUT_MS)
     expect(note).to_contain_text(re.compile(r"Adaptation (helped|did not help|made no difference)"),
@@ -228,9 +244,8 @@ def test_a_lora_summarizer_from_the_browser_answers_in_the_summarization_tab(pag
     page.locator("#finetune-lora input").check()
     page.get_by_text("More settings").click()
     page.locator("#finetune-model-name textarea, #finetune-model-name input").first.fill("tiny-summarizer-browser")
-    page.click("#finetune-train")
-    expect(page.locator("#finetune-status")).to_contain_text("Finished", timeout=TRAIN_TIMEOUT_MS)
-    expect(page.locator("#finetune-status")).to_contain_text("(summarization): lora")
+    train_and_wait(page)
+    expect(page.locator("#finetune-status")).to_contain_text("Summarization by a causal LM: LoRA (rank 16, alpha 32) of tiny-lm")
     expect(page.locator("#finetune-comparison")).to_contain_text("rougeL")
     expect(page.locator("#finetune-note")).to_contain_text("Summarization")
     screenshot(page, "lora_finished")

@@ -32,7 +32,9 @@ BASE_NOTES = {
 
 def settings_markdown(settings: dict) -> str:
     """One line: how the watched run trains."""
-    mode = MODE_TITLES[settings["mode"]].format(k=settings["top_k_layers"])
+    mode = MODE_TITLES[settings["mode"]].format(k=settings["top_k_layers"]).lower()
+    if settings["lora"]:
+        mode = f"LoRA (rank {settings['lora']['r']}, alpha {settings['lora']['alpha']})"
     rows = (f" ({settings['train_rows']} training rows, {settings['held_out_rows']} held out)"
             if settings["train_rows"] is not None else "")
     precision = settings["mixed_precision"]
@@ -41,8 +43,7 @@ def settings_markdown(settings: dict) -> str:
     scored = (f"every {settings['eval_steps']} steps and after each epoch" if settings["eval_steps"]
               else "after each epoch")
     processes = f", {settings['processes']} processes" if (settings["processes"] or 1) > 1 else ""
-    purpose = f" ({settings['purpose']})" if settings["purpose"] else ""
-    return (f"{settings['title']}{purpose}: {mode.lower()} of `{settings['base_model']}` on "
+    return (f"{settings['title']}: {mode} of `{settings['base_model']}` on "
             f"{settings['dataset']}{rows}: learning rate {settings['learning_rate']:g}, {settings['epochs']} epochs, "
             f"batch {settings['batch_size']}, max length {settings['max_length'] or 'the task default'}, seed "
             f"{settings['seed']}, precision {precision}{processes}; held-out rows scored {scored}.")

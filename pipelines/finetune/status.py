@@ -57,6 +57,8 @@ def settings(run: RunFolder, log: list[Entry]) -> dict:
     return {"task": config.task, "title": tasks.for_config(config).title, "purpose": config.purpose,
             "base_model": base_reference(config, must_exist=False),
             "dataset": config.effective_dataset_name, "columns": config.columns, "mode": config.mode,
+            "lora": {"r": config.lora_r, "alpha": config.lora_alpha, "dropout": config.lora_dropout,
+                     "target_modules": config.lora_target_modules} if config.lora else None,
             "top_k_layers": config.top_k_layers if config.mode == "top-k" else None,
             "learning_rate": config.effective_learning_rate, "epochs": config.epochs,
             "batch_size": config.batch_size, "max_length": _max_length(config, start), "seed": config.seed,

@@ -13,7 +13,7 @@ from pipelines.finetune.tasks.base import FinetuneTask
 from pipelines.finetune.tasks.generative import GenerativeTask
 
 TASKS: dict[str, FinetuneTask] = {task.name: task for task in (
-    classification.TASK, extractive_qa.TASK, masked_lm.TASK, seq2seq.TASK, causal_lm.TASK)}
+    classification.TASK, extractive_qa.TASK, masked_lm.TASK, seq2seq.Seq2Seq(), causal_lm.CausalLM())}
 
 
 def get(name: str) -> FinetuneTask:

@@ -34,6 +34,7 @@ class CausalLM(GenerativeTask):
              Role("text", "Or: plain text column", TEXT_NAMES, required=False, free_text=True))
     purpose = "generation"
     peft_task_type = "CAUSAL_LM"
+    model_words = "a causal LM"
     default_max_length = 256
     saved_kind = kinds.CAUSAL_LM
     base_kinds = (kinds.CAUSAL_LM,)
@@ -105,9 +106,6 @@ class CausalLM(GenerativeTask):
                              max_new_tokens=prepared.facts["max_new_tokens"], num_beams=1,
                              pad_token_id=prepared.tokenizer.pad_token_id)
         return out[:, prompts.shape[1]:]
-
-
-TASK = CausalLM().for_purpose("generation")
 
 
 class _PairEncoder:

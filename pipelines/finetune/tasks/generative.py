@@ -33,6 +33,7 @@ MIN_ROWS = 20
 class GenerativeTask(FinetuneTask):
     purpose = "generation"
     peft_task_type = ""  # peft's name for the model type: "CAUSAL_LM", "SEQ_2_SEQ_LM"
+    model_words = ""  # "a causal LM": what a run's title says trains
     curve_range = (0.0, 100.0)
     summary_headers = ("", "Value")
 
@@ -50,6 +51,7 @@ class GenerativeTask(FinetuneTask):
     def for_purpose(self, purpose: str | None) -> GenerativeTask:
         bound = copy.copy(self)
         bound.purpose = purpose or self.purpose
+        bound.title = f"{PURPOSE_TITLES[bound.purpose]} by {self.model_words}"
         module, bound.metric = PURPOSE_METRICS[bound.purpose]
         bound.higher_is_better = module is not None
         bound.curve_metrics = (bound.metric,) if module is not None else ()

@@ -30,6 +30,7 @@ class Seq2Seq(GenerativeTask):
     roles = source_target_roles()
     purpose = "summarization"
     peft_task_type = "SEQ_2_SEQ_LM"
+    model_words = "an encoder-decoder"
     default_max_length = 512
     saved_kind = kinds.SEQ2SEQ
     base_kinds = (kinds.SEQ2SEQ,)
@@ -94,9 +95,6 @@ class Seq2Seq(GenerativeTask):
 
             return task_prefix(model.config)
         return ""
-
-
-TASK = Seq2Seq().for_purpose("summarization")
 
 
 def _cut(ids: list[int], limit: int) -> list[int]:

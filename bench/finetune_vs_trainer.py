@@ -76,7 +76,7 @@ def child(variant: str, sizes: dict, name: str) -> None:
 
 
 def run_variant(variant: str, sizes: dict, name: str = PRESET) -> dict:
-    from pipelines.finetune.runs import TRAINING_MALLOC_ENV
+    from pipelines.finetune.launch import TRAINING_MALLOC_ENV
 
     env = common.environment_for_children(STUDIO_HOME=str(HOME))
     if variant == "ours":  # glibc's malloc settings, as the app launches training (a value set already wins)

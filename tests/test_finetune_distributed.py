@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.finetune.config import FinetuneConfig
-from pipelines.finetune.runs import start_run
+from pipelines.finetune.launch import start_run
 from tests.helpers import tiny_models
 from tests.helpers.finetune import wait_until
 

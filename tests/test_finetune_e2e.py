@@ -14,7 +14,8 @@ import pytest
 
 from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.log import EvalEntry, StatusEntry, StepEntry
-from pipelines.finetune.runs import export_zip, launch_command, list_runs, request_stop, resume_run, start_run
+from pipelines.finetune.launch import launch_command, request_stop, resume_run, start_run
+from pipelines.finetune.runs import export_zip, list_runs
 from pipelines.models import catalog, kinds
 from pipelines.runtime import settings
 from pipelines.tasks.sentiment import classify_sentiment

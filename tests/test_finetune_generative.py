@@ -169,6 +169,13 @@ def test_an_instruct_lm_learns_summaries_with_lora_and_saves_a_plain_model(tmp_p
         assert not (model_dir / "adapter_config.json").exists()  # merged: a plain save_pretrained folder
         AutoModelForCausalLM.from_pretrained(model_dir)
         assert catalog.resolve("summarization", "tiny-summarizer").tasks == ("summarization",)
+        # the summarization default now, before the general tiny LM beside it; the header says so
+        assert catalog.default_spec("summarization").name == "tiny-summarizer"
+        assert catalog.default_spec("translation").name == "tiny-lm"
+        import app
+
+        assert "- Summarization: **tiny-summarizer**. Fine-tuned here (summarization, LoRA) from tiny-lm" in (
+            app.header_text())
         # the Summarization tab asks it with the prompt it was trained with
         summary = summarize("whale table cat sea", "tiny-summarizer").summary
         assert "is deep" in summary, summary

@@ -12,7 +12,8 @@ import pytest
 
 from pipelines.finetune import run_queue
 from pipelines.finetune.config import FinetuneConfig
-from pipelines.finetune.runs import RunFolder, list_run_folders, start_run
+from pipelines.finetune.launch import start_run
+from pipelines.finetune.runs import RunFolder, list_run_folders
 from pipelines.runtime import settings
 from tests.helpers import tiny_models
 

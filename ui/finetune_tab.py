@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 
 import gradio as gr
 
-from pipelines.finetune import adaptation, runs, status, tasks
+from pipelines.finetune import adaptation, launch, runs, status, tasks
 from pipelines.finetune.config import DEFAULT_LEARNING_RATES, FinetuneConfig
 from ui import common, finetune_data, finetune_generation, finetune_view
 
@@ -49,7 +49,7 @@ def start_finetune(task: str, data_file, columns: dict | None, base_model: str, 
         mixed_precision=mixed_precision, logging_steps=int(logging_steps), name=(model_name or "").strip() or None,
         dataset_name=(dataset_name or "").strip() or None, eval_steps=int(eval_steps) if eval_steps else None)
     config = FinetuneConfig.from_dict({**values, **(more or {})})
-    started = runs.start_runs(adaptation.adaptation_configs(config) if adapt_first else [config])
+    started = launch.start_runs(adaptation.adaptation_configs(config) if adapt_first else [config])
     return {"run_id": started[0].id, "status": started[0].status.state,
             "runs": [{"run_id": run.id, "role": run.config.chain_role, "task": run.config.task} for run in started]}
 
@@ -158,13 +158,13 @@ def run_view(run: runs.RunFolder, info: dict, log: list) -> tuple:
 
 @common.shows_errors
 def stop_run(run_id: str) -> None:
-    runs.request_stop(runs.find_run(run_id))
+    launch.request_stop(runs.find_run(run_id))
     gr.Info("Stop requested: the run stops after the current step and keeps its checkpoint.")
 
 
 @common.shows_errors
 def continue_run(run_id: str) -> None:
-    runs.resume_run(runs.find_run(run_id))
+    launch.resume_run(runs.find_run(run_id))
 
 
 def list_past_runs() -> list[list]:

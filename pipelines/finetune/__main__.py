@@ -8,7 +8,7 @@
 
 The run goes to ``$STUDIO_HOME/runs/<run id>/`` and the model, once trained, to ``$STUDIO_HOME/models``
 where the pickers of its task find it. Runs wait their turn: one trains at a time per machine. The UI
-starts this same command through `accelerate launch` (runs.start_run).
+starts this same command through `accelerate launch` (launch.start_run).
 """
 
 from __future__ import annotations

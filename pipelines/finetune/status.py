@@ -24,7 +24,8 @@ def overview(run: RunFolder, log: list[Entry] | None = None) -> dict:
     task = tasks.for_config(config)
     return {"run_id": run.id, "task": config.task, "title": task.title, "purpose": getattr(task, "purpose", None),
             "metric": task.metric, "higher_is_better": task.higher_is_better,
-            "curve_metrics": list(task.curve_metrics), "curve_range": list(task.curve_range),
+            "curve_metrics": list(task.curve_metrics),
+            "curve_range": list(task.curve_range) if task.curve_range else None,
             "shows_up_in": task.shows_up_in,
             "status": status.state, "message": status.message, "queue_position": status.position,
             "settings": settings(run, log), "progress": progress(log), "evaluations": evaluations(log),

@@ -188,8 +188,10 @@ def entries(task: str) -> list[ModelSpec]:
     if task not in TASKS:
         raise ValueError(f"Unknown task '{task}'. Choose one of: {', '.join(TASKS)}.")
     hub = [s for s in HUB_MODELS if task in s.tasks]
+    # A task-specific kind first; within a kind, a model fine-tuned for this task only (a headline
+    # writer) before a general one; stable: local before packaged.
     on_disk = sorted((s for s in local_specs() + packaged_specs() if task in s.tasks),
-                     key=lambda s: KIND_PREFERENCE.index(s.kind))  # stable: local before packaged
+                     key=lambda s: (KIND_PREFERENCE.index(s.kind), s.tasks == TASKS_BY_KIND[s.kind]))
     return hub + on_disk if settings.hub_reachable() else on_disk + hub
 
 

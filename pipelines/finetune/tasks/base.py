@@ -84,7 +84,7 @@ class FinetuneTask:
     metric: str = ""  # the headline metric, a key of Evaluation.metrics
     higher_is_better: bool = True
     curve_metrics: tuple[str, ...] = ()  # the metrics the score plot draws, all on curve_range's scale
-    curve_range: tuple[float, float] = (0.0, 1.0)
+    curve_range: tuple[float, float] | None = (0.0, 1.0)  # None: the plot scales itself
     shows_up_in: str = ""  # where the registered model can be picked, in the user's words
     default_max_length: int = 128
     saved_kind: str = ""  # models.kinds kind of the model a run registers: which tab picks it up

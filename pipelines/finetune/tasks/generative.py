@@ -54,7 +54,8 @@ class GenerativeTask(FinetuneTask):
         bound.title = f"{PURPOSE_TITLES[bound.purpose]} by {self.model_words}"
         module, bound.metric = PURPOSE_METRICS[bound.purpose]
         bound.higher_is_better = module is not None
-        bound.curve_metrics = (bound.metric,) if module is not None else ()
+        bound.curve_metrics = (bound.metric,)
+        bound.curve_range = (0.0, 100.0) if module is not None else None  # perplexity: no fixed scale
         bound.shows_up_in = f"the **{PURPOSE_TITLES[bound.purpose]}** tab's model picker"
         return bound
 

@@ -9,6 +9,7 @@ tests/screenshots/finetune_*.png (git-ignored) to look at.
 from __future__ import annotations
 
 import re
+import urllib.parse
 
 import pytest
 from playwright.sync_api import expect
@@ -137,7 +138,22 @@ def test_train_reload_mid_run_and_see_results(page, tmp_path):
     expect(page.locator("#finetune-note")).to_contain_text("Sentiment")
     expect(page.locator("#finetune-examples")).to_contain_text("the film was")  # held-out rows side by side
     expect(page.locator("#finetune-progress")).to_contain_text(f"step {total} / {total}")
+    # the paired comparison in words, with its interval, above the saved model's note
+    expect(page.locator("#finetune-note")).to_contain_text(re.compile(r"95% CI|includes 0"))
     screenshot(page, "finished")
+
+    page.click("#finetune-report")
+    report_link = page.locator("#finetune-report-file a").first
+    expect(report_link).to_be_visible(timeout=30_000)
+    served = urllib.parse.unquote(report_link.get_attribute("href")).split("file=", 1)[1]
+    assert served.endswith(f"{run_id}/report.html"), served
+    report = page.context.new_page()  # the file a stakeholder opens from disk, no server behind it
+    report.goto(f"file://{served}")
+    expect(report.locator("h1")).to_contain_text("Text classification")
+    expect(report.locator("p.lead")).to_contain_text("fine-tuned")
+    expect(report.locator("svg").first).to_be_visible()  # the curves, drawn inline
+    browser.screenshot(report, "finetune_report")
+    report.close()
 
     # the page was loaded mid-run, so the Sentiment picker's first list lacked the new model; opening
     # the tab re-reads it

@@ -20,7 +20,7 @@ from pipelines.models import catalog, kinds
 from pipelines.runtime import settings
 from pipelines.tasks.sentiment import classify_sentiment
 from tests.helpers import tiny_models
-from tests.helpers.finetune import losses, run_cli, wait_until
+from tests.helpers.finetune import check_comparison, losses, run_cli, wait_until
 
 REPO = settings.REPO_ROOT
 pytestmark = pytest.mark.training  # every test here trains, or waits for a training process
@@ -85,8 +85,13 @@ def test_the_cli_run_folder_holds_config_data_log_model_and_result(cli_run, keyw
                                                         "fine_tuned_score"}
     assert [e["fine_tuned_score"] for e in examples] == sorted(e["fine_tuned_score"] for e in examples)
     assert result["training_time_s"] > 0 and result["samples_per_s"] > 0 and result["steps"] == total
+    comparison = check_comparison(result, improved=False)  # 12 held-out rows: too few to promise an interval
+    disagreements = comparison["mcnemar"]["first_only"] + comparison["mcnemar"]["second_only"]
+    assert disagreements == sum(1 for e in examples if (e["base"].split()[0] == e["reference"]) !=
+                                (e["fine_tuned"].split()[0] == e["reference"]))
     card = (cli_run.model_dir / "README.md").read_text()
     assert "pipeline_tag: text-classification" in card and f"{tuned['accuracy']:.4f}" in card
+    assert comparison["summary"] in card
     config = json.loads((cli_run.model_dir / "config.json").read_text())
     assert config["id2label"] == {"0": "negative", "1": "positive"}
 
@@ -151,3 +156,41 @@ def test_bf16_and_top_k_layers_from_the_command_line(home, keywords_csv, tmp_pat
     assert (result["mode"], result["mixed_precision"]) == ("top-k", "bf16")
     assert result["trainable_parameters"] < result["total_parameters"]  # the embeddings stayed frozen
     assert result["fine_tuned"]["accuracy"] > result["base"]["accuracy"]
+
+
+def test_the_report_states_the_runs_own_numbers_and_fetches_nothing(cli_run):
+    import html
+    from html.parser import HTMLParser
+
+    from pipelines.evaluation.report import render, write_report
+    from pipelines.finetune import status
+
+    class Collect(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.links, self.text = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.links += [value for name, value in attrs if name in ("src", "href") and value]
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    path = write_report(cli_run)
+    assert path == cli_run.path / "report.html"
+    parsed = Collect()
+    parsed.feed(path.read_text())
+    text = " ".join(parsed.text)
+    assert parsed.links == []  # inline CSS and SVG: nothing to fetch, opens from disk
+    result = cli_run.result()
+    assert result["comparison"]["summary"] in text and result["registered_as"] in text
+    for name, value in result["fine_tuned"].items():
+        assert f"{value:.4g}" in text and f"{result['base'][name]:.4g}" in text, name
+    matrix = result["details"]["fine_tuned"]["confusion_matrix"]
+    assert "Fine-tuned: true label (rows) against prediction (columns)" in text and str(matrix[0][0]) in text
+    assert result["examples"][0]["input"] in text and "transformers" in text
+    # text from the user's data is escaped, never markup
+    info = status.overview(cli_run)
+    tampered = {**result, "examples": [{**result["examples"][0], "input": "<script>alert(1)</script>"}]}
+    page = render(info, tampered, [])
+    assert "<script>alert" not in page and html.escape("<script>alert(1)</script>") in page

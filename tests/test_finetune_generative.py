@@ -11,7 +11,7 @@ import pytest
 from pipelines.finetune import data, tasks
 from pipelines.finetune.config import FinetuneConfig
 from tests.helpers import tiny_models
-from tests.helpers.finetune import run_cli
+from tests.helpers.finetune import check_comparison, run_cli
 
 WORDS = ["cat", "whale", "dog", "ship", "film", "book", "sea", "novel", "mat", "table", "deep", "large"]
 
@@ -137,6 +137,7 @@ def test_a_seq2seq_translator_learns_and_the_translation_tab_offers_it(tmp_path)
         assert (result["task"], result["purpose"], result["metric"]) == ("seq2seq", "translation", "chrf")
         assert set(result["fine_tuned"]) == {"chrf", "bleu", "perplexity"}
         assert result["fine_tuned"]["chrf"] > result["base"]["chrf"] + 20, result["fine_tuned"]
+        check_comparison(result, improved=True)  # chrF recomputed from the texts on every resample
         assert result["fine_tuned"]["perplexity"] < result["base"]["perplexity"]
         worst = result["examples"][0]
         assert worst["input"] and worst["reference"] and "fine_tuned" in worst
@@ -164,6 +165,7 @@ def test_an_instruct_lm_learns_summaries_with_lora_and_saves_a_plain_model(tmp_p
         assert (result["task"], result["metric"], result["mode"]) == ("causal-lm", "rougeL", "lora")
         assert result["trainable_parameters"] < result["total_parameters"] / 2  # the adapters only
         assert result["fine_tuned"]["rougeL"] > result["base"]["rougeL"] + 20, result["fine_tuned"]
+        check_comparison(result, improved=True)
         assert result["facts"]["shape"] == "prompt/response pairs"
         model_dir = run.model_dir
         assert not (model_dir / "adapter_config.json").exists()  # merged: a plain save_pretrained folder
@@ -198,4 +200,5 @@ def test_plain_text_language_modelling_lowers_perplexity(tmp_path):
         assert (result["metric"], result["higher_is_better"], result["facts"]["shape"]) == (
             "perplexity", False, "plain text")
         assert result["fine_tuned"]["perplexity"] < 0.8 * result["base"]["perplexity"]
+        assert "better than base" in check_comparison(result, improved=False)["summary"]  # lower is better
         assert set(result["examples"][0]) >= {"input", "reference", "base", "fine_tuned"}

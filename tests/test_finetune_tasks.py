@@ -10,7 +10,7 @@ import pytest
 from pipelines.finetune import data, tasks
 from pipelines.finetune.config import FinetuneConfig
 from tests.helpers import tiny_models
-from tests.helpers.finetune import run_cli
+from tests.helpers.finetune import check_comparison, run_cli
 
 QA = tasks.get("extractive-qa")
 MLM = tasks.get("masked-lm")
@@ -123,6 +123,7 @@ def test_a_qa_run_learns_and_the_qa_tab_answers_with_its_model(tmp_path):
         result = run.result()
         assert (result["task"], result["metric"]) == ("extractive-qa", "f1")
         assert result["fine_tuned"]["f1"] > result["base"]["f1"] + 25, result["fine_tuned"]
+        check_comparison(result, improved=True)
         assert {"input", "reference", "base", "fine_tuned"} <= set(result["examples"][0])
         assert "sit ?" in result["examples"][0]["input"]  # the question, with the context around the answer
         spec = catalog.resolve("qa", "tiny-qa-tuned")
@@ -191,6 +192,7 @@ def test_adaptation_lowers_perplexity_and_a_classifier_starts_from_it(tmp_path):
         adapted = chain[1].result()
         assert adapted["task"] == "masked-lm" and adapted["higher_is_better"] is False
         assert adapted["fine_tuned"]["perplexity"] < adapted["base"]["perplexity"]
+        check_comparison(adapted, improved=False)
         assert adapted["facts"]["head"] == "new" and "[MASK]" in adapted["examples"][0]["input"]
         spec = catalog.find(adapted["registered_as"])
         assert spec.kind == kinds.MASKED_LM and spec.tasks == ()  # a base to fine-tune, in no inference tab

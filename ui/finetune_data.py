@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from pipelines.finetune import data, presets, tasks
+from pipelines.finetune import data, guardrails, presets, tasks
 from pipelines.finetune.config import DEFAULT_BASE_MODEL
 from pipelines.models import catalog
 from pipelines.runtime import settings
@@ -158,7 +158,10 @@ def warn_if_unusable(path: Path, task, columns: dict[str, str]) -> list[list]:
     except ValueError as err:
         gr.Warning(str(err))
         return []
-    return [[name, value] for name, value in task.summary(rows).items()]
+    warnings = guardrails.data_warnings(task, rows)
+    for warning in warnings:
+        gr.Warning(warning)
+    return [[name, value] for name, value in task.summary(rows).items()] + [["⚠️ warning", w] for w in warnings]
 
 
 @common.shows_errors

@@ -60,6 +60,15 @@ def finetune_status(run_id: str) -> dict:
     return status.overview(runs.find_run(run_id))
 
 
+@common.shows_errors
+def make_report(run_id: str) -> str:
+    """A finished run as one self-contained HTML file (opens offline): the result with its interval in
+    words, curves, examples, settings and versions. Returns the file."""
+    from pipelines.evaluation.report import write_report
+
+    return str(write_report(runs.find_run(run_id)))
+
+
 def collect_columns(task: str, *columns: str | None) -> dict:
     return finetune_data.chosen_columns(task, *columns)
 
@@ -250,8 +259,13 @@ def build_run_view() -> tuple[gr.Textbox, gr.Button, RunView]:
                             label="Held-out examples side by side, the fine-tuned model's worst first",
                             column_widths=["46%", "18%", "18%", "18%"], elem_id="finetune-examples")
     with gr.Row():
-        download = gr.DownloadButton("Download the model (.zip)", visible=False, elem_id="finetune-download")
+        with gr.Column(scale=1, min_width=220):
+            download = gr.DownloadButton("Download the model (.zip)", visible=False, elem_id="finetune-download")
+            report = gr.Button("Make a report (.html)", size="sm", elem_id="finetune-report")
+            report_file = gr.File(label="Report: opens offline in any browser", visible=True, interactive=False,
+                                  elem_id="finetune-report-file")
         note = gr.Markdown(elem_id="finetune-note")
+    report.click(make_report, run_id, report_file, api_name="make_report")
     with gr.Accordion("Past runs (click a row to watch it)", open=True):
         past_runs = gr.Dataframe(headers=finetune_view.RUN_HEADERS, interactive=False, max_height=260,
                                  elem_id="finetune-runs")

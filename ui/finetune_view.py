@@ -10,6 +10,7 @@ import html
 
 import pandas as pd
 
+from pipelines.evaluation.compare import interval_text
 from pipelines.finetune import adaptation, status
 from pipelines.finetune.tasks.generative import truncation_note
 
@@ -62,7 +63,8 @@ def status_markdown(info: dict) -> str:
     if info["status"] == "failed" and "\n" in message:  # the log tail reads better as code
         first, _, tail = message.partition("\n")
         message = f"{first}\n```\n{tail}\n```"
-    return f"**Run `{info['run_id']}`: {title}.** {message}\n\n{settings_markdown(info['settings'])}"
+    warnings = "".join(f"\n\n⚠️ {w}" for w in info["warnings"])
+    return f"**Run `{info['run_id']}`: {title}.** {message}{warnings}\n\n{settings_markdown(info['settings'])}"
 
 
 def progress_html(info: dict) -> str:
@@ -160,7 +162,21 @@ def finished_note(info: dict) -> str:
     head = result["facts"].get("base_head") or result["facts"].get("head") or "new"
     worst = "The examples table lists the held-out examples side by side, the fine-tuned model's worst first. "
     cut = truncation_note(result["facts"])
-    return BASE_NOTES.get(head, "") + worst + saved + (f" {cut}" if cut else "")
+    evidence = _evidence(result.get("comparison"))
+    return evidence + BASE_NOTES.get(head, "") + worst + saved + (f" {cut}" if cut else "")
+
+
+def _evidence(comparison: dict | None) -> str:
+    """The paired comparison in words, each model's metric with its interval, rows won and lost."""
+    if not comparison:
+        return ""
+    first, second = comparison["names"]
+    intervals, tally = comparison["intervals"], comparison["tally"]
+    scale = comparison["points_scale"]
+    return (f"**{comparison['summary']}** On the same {comparison['rows']:,} held-out rows: {first} "
+            f"{interval_text(intervals[first], scale)}, {second} {interval_text(intervals[second], scale)}; "
+            f"{second} does better on {tally['wins']:,} rows, worse on {tally['losses']:,}, the same on "
+            f"{tally['ties']:,} (intervals: {comparison['resamples']:,} bootstrap resamples of the rows).\n\n")
 
 
 def run_rows(summaries) -> list[list]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipelines.evaluation.compare import interval_text
 from pipelines.finetune.config import FinetuneConfig
 
 PIPELINE_TAGS = {"classification": "text-classification", "extractive-qa": "question-answering",
@@ -42,6 +43,8 @@ def model_card(config: FinetuneConfig, result: dict, task) -> str:
         f"Headline metric: **{result['metric']}** ({better} is better).", "",
         "| metric | base | fine-tuned |", "|---|---|---|",
         *(f"| {name} | {base.get(name, float('nan')):.4f} | {value:.4f} |" for name, value in tuned.items()), "",
+        *_comparison_lines(result.get("comparison")),
+        *(line for w in result.get("warnings", []) for line in (f"Warning about the data: {w}", "")),
         *task.card_lines(result), "",
         f"Training took {result['training_time_s']:.0f} s ({result['steps']} steps, "
         f"{result['samples_per_s']:.0f} samples/s).", "",
@@ -50,6 +53,19 @@ def model_card(config: FinetuneConfig, result: dict, task) -> str:
         "(the run folder keeps the exact config and a copy of the data).", "",
     ]
     return "\n".join(lines)
+
+
+def _comparison_lines(comparison: dict | None) -> list[str]:
+    """The paired comparison of base and fine-tuned on the same rows, in words, with its intervals."""
+    if not comparison:
+        return []
+    (first, a), (second, b) = comparison["intervals"].items()
+    scale, tally = comparison["points_scale"], comparison["tally"]
+    return [comparison["summary"], "",
+            f"{comparison['metric']} with {a['confidence']:.0%} bootstrap intervals ({comparison['resamples']} "
+            f"resamples of the {comparison['rows']} rows): {first} {interval_text(a, scale)}, {second} "
+            f"{interval_text(b, scale)}. Per row, {second} is better on {tally['wins']}, worse on "
+            f"{tally['losses']} and the same on {tally['ties']}.", ""]
 
 
 def _settings(config: FinetuneConfig, result: dict) -> list[tuple[str, object]]:

@@ -29,6 +29,7 @@ class StartEntry:
     processes: int  # Accelerate's processes: 1 unless an Accelerate config asks for more
     time: float
     facts: dict = field(default_factory=dict)  # the task's own: labels, windows per example, ...
+    warnings: list[str] = field(default_factory=list)  # small-data guardrails (finetune/guardrails.py)
     type: str = "start"
 
 

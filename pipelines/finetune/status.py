@@ -29,6 +29,7 @@ def overview(run: RunFolder, log: list[Entry] | None = None) -> dict:
             "shows_up_in": task.shows_up_in,
             "status": status.state, "message": status.message, "queue_position": status.position,
             "settings": settings(run, log), "progress": progress(log), "evaluations": evaluations(log),
+            "warnings": start.warnings if (start := last_start(log)) else [],
             "result": result, "can_resume": status.state in ("stopped", "failed"),
             "model_name": (result or {}).get("registered_as"), "chain": chain(run)}
 

@@ -20,6 +20,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import get_linear_schedule_with_warmup
 
+from pipelines.evaluation.compare import compare
 from pipelines.finetune import card, lora, registry, tasks
 from pipelines.finetune.batching import make_loaders
 from pipelines.finetune.config import FinetuneConfig
@@ -181,7 +182,7 @@ def _start_entry(config: FinetuneConfig, session: Session, accelerator: Accelera
                       total_steps=session.total_steps, epochs=config.epochs, train_rows=session.prepared.train_rows,
                       held_out_rows=session.prepared.held_out_rows, mixed_precision=accelerator.mixed_precision,
                       trainable_parameters=trainable, total_parameters=total, processes=accelerator.num_processes,
-                      time=time.time(), facts=session.prepared.facts)
+                      time=time.time(), facts=session.prepared.facts, warnings=session.prepared.warnings)
 
 
 def _step_entry(session: Session, progress: Progress, loss: float, elapsed: float) -> StepEntry:
@@ -251,10 +252,11 @@ def _result(run: RunFolder, config: FinetuneConfig, session: Session, progress: 
         "task": task.name, "purpose": getattr(task, "purpose", None), "metric": task.metric,
         "higher_is_better": task.higher_is_better,
         "base": base.metrics, "fine_tuned": tuned.metrics, "examples": paired_examples(base, tuned),
+        "comparison": compare(task, base, tuned, seed=config.seed),
         "details": {"base": base.details, "fine_tuned": tuned.details}, "facts": session.prepared.facts,
         "run_id": run.id, "base_model": session.base.spec.name, "dataset": config.effective_dataset_name,
         "columns": session.columns, "train_rows": session.prepared.train_rows,
-        "held_out_rows": session.prepared.held_out_rows, "mode": "lora" if config.lora else config.mode,
+        "held_out_rows": session.prepared.held_out_rows, "warnings": session.prepared.warnings, "mode": "lora" if config.lora else config.mode,
         "mixed_precision": accelerator.mixed_precision, "processes": accelerator.num_processes,
         "trainable_parameters": trainable, "total_parameters": total, "steps": progress.step,
         "epochs": progress.epoch, "seed": config.seed, "training_time_s": round(progress.train_time_s, 2),

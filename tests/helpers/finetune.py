@@ -36,3 +36,26 @@ def wait_until(condition, timeout_s=300.0, what="condition"):
 def losses(run: RunFolder) -> dict[int, float]:
     """Step -> logged training loss."""
     return dict(logged_losses(run.read_log()))
+
+
+def check_comparison(result: dict, improved: bool) -> dict:
+    """The paired base-vs-fine-tuned comparison of a result agrees with its own metrics: each interval's
+    value is the metric on all rows, the difference is theirs, rows won, lost and tied add up; `improved`:
+    the difference's interval lies clear of 0 on the good side and the words say "better"."""
+    comparison, metric = result["comparison"], result["metric"]
+    assert comparison["metric"] == metric and comparison["rows"] == result["held_out_rows"]
+    base, tuned = comparison["intervals"]["base"], comparison["intervals"]["fine-tuned"]
+    # the pooled statistic recomputes the headline metric from the examples' parts (rounded to 4 places)
+    assert base["value"] == pytest.approx(result["base"][metric], rel=1e-3, abs=1e-3)
+    assert tuned["value"] == pytest.approx(result["fine_tuned"][metric], rel=1e-3, abs=1e-3)
+    difference = comparison["difference"]
+    assert difference["value"] == pytest.approx(tuned["value"] - base["value"], abs=1e-9)
+    for interval in (base, tuned, difference):
+        assert interval["low"] <= interval["value"] <= interval["high"]
+    tally = comparison["tally"]
+    assert tally["wins"] + tally["losses"] + tally["ties"] == result["held_out_rows"]
+    if improved:
+        good_side = difference["low"] > 0 if result["higher_is_better"] else difference["high"] < 0
+        assert good_side, difference
+        assert comparison["summary"].startswith("Fine-tuned is better than base by"), comparison["summary"]
+    return comparison

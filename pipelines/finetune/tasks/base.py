@@ -43,6 +43,9 @@ class ExampleOutput:
     reference: str
     prediction: str
     score: float  # this example's own score in [0, 1], higher is better: sorts the worst first
+    # the example's share of the headline metric, which `FinetuneTask.row_statistic` pools over any subset
+    # of rows: (correct,) for accuracy, (F1,) for SQuAD, (loss sum, tokens) for perplexity
+    parts: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,8 @@ class Evaluation:
 
     @classmethod
     def from_dict(cls, values: dict) -> Evaluation:
-        return cls(metrics=dict(values["metrics"]), outputs=tuple(ExampleOutput(**o) for o in values["outputs"]),
+        outputs = tuple(ExampleOutput(**{**o, "parts": tuple(o.get("parts") or ())}) for o in values["outputs"])
+        return cls(metrics=dict(values["metrics"]), outputs=outputs,
                    details=dict(values.get("details") or {}))
 
 
@@ -75,6 +79,7 @@ class Prepared:
     held_out_rows: int
     context: Any = None  # what `evaluate` needs besides the encoded rows (texts, label names, ...)
     facts: dict = field(default_factory=dict)  # for the start entry, result and card: labels, ...
+    warnings: list[str] = field(default_factory=list)  # what the data's guardrails found (finetune/guardrails.py)
 
 
 class FinetuneTask:
@@ -176,6 +181,40 @@ class FinetuneTask:
 
     def headline(self, metrics: dict[str, float]) -> str:
         return f"{self.metric} {metrics[self.metric]:.3f}"
+
+    # --- small-data guardrails (finetune/guardrails.py) ---------------------------------------------------
+
+    input_words: str = "text"  # what a row's input is called in a warning
+
+    def input_key(self, row: dict) -> str:
+        """A row's input (what the model reads), to find repeated rows and rows on both sides of a split."""
+        return str(row.get("text") or row.get("source") or "")
+
+    # --- comparing models on the same rows (pipelines/evaluation) ---------------------------------------
+
+    points_scale: float = 1.0  # turns a difference of the headline metric into points (accuracy: 100)
+
+    def row_statistic(self, evaluation: Evaluation):
+        """The headline metric on any rows of the held-out set (indices, with repeats): by default the mean
+        of each example's single part."""
+        from pipelines.evaluation.stats import mean_of
+
+        return mean_of([o.parts[0] for o in evaluation.outputs])
+
+    def example_values(self, evaluation: Evaluation) -> list[float]:
+        """Per example, higher is better: what decides which model wins a row."""
+        return [o.score for o in evaluation.outputs]
+
+
+def random_split(rows: datasets.Dataset, config: FinetuneConfig) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """(train, held out): a random share with the run's seed (at most config.max_eval_rows held out), the
+    training rows cut to config.max_train_rows."""
+    n_eval = max(1, min(config.max_eval_rows, round(len(rows) * config.eval_fraction)))
+    parts = rows.train_test_split(test_size=n_eval, seed=config.seed)
+    train = parts["train"]
+    if config.max_train_rows is not None and config.max_train_rows < len(train):
+        train = train.select(range(config.max_train_rows))
+    return train, parts["test"]
 
 
 def rows_list(numbers: list[int], shown: int = MAX_ROWS_NAMED) -> str:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import datasets
 
+from pipelines.finetune import guardrails
 from pipelines.finetune.config import FinetuneConfig
-from pipelines.finetune.tasks.base import Prepared, Role, require_text_cells
+from pipelines.finetune.tasks.base import Prepared, Role, random_split, require_text_cells
 from pipelines.finetune.tasks.generative import (SOURCE_NAMES, TARGET_NAMES, GenerativeTask, PadCollator,
-                                                 pair_summary, read_pairs, split_rows)
+                                                 pair_summary, read_pairs)
 from pipelines.models import kinds
 from pipelines.text.columns import TEXT_NAMES
 
@@ -71,7 +72,7 @@ class CausalLM(GenerativeTask):
                          getattr(model.config, "max_position_embeddings", None) or 10**9)
         facts = {"max_length": max_length, "max_target_length": config.max_target_length, "purpose": self.purpose,
                  "max_new_tokens": config.max_new_tokens, "truncated_sources": 0, "truncated_targets": 0}
-        train, held_out = split_rows(rows, config)
+        train, held_out = random_split(rows, config)
         if "source" in rows.column_names:
             encode = _PairEncoder(tokenizer, config, self.purpose, max_length, facts)
             train_features, held, context = encode(train, False), encode(held_out, True), held_out
@@ -89,7 +90,7 @@ class CausalLM(GenerativeTask):
                         train_lengths=[len(ids) for ids in train_features["input_ids"]],
                         held_out=held.add_column("example", list(range(len(held)))).select(order),
                         collate=collate, eval_collate=collate, train_rows=len(train), held_out_rows=len(context),
-                        context=context, facts=facts)
+                        context=context, facts=facts, warnings=guardrails.check(self, rows, train, held_out))
 
     def token_losses(self, model, batch):
         import torch

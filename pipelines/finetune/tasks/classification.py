@@ -14,6 +14,7 @@ from collections import Counter
 
 import datasets
 
+from pipelines.finetune import guardrails
 from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.tasks.base import (ExampleOutput, Evaluation, FinetuneTask, Prepared, Role,
                                            require_string_column, require_text_cells)
@@ -29,6 +30,7 @@ class Classification(FinetuneTask):
     roles = (Role("text", "Text column", TEXT_NAMES, free_text=True),
              Role("label", "Label column", LABEL_NAMES))
     metric = "accuracy"
+    points_scale = 100.0  # accuracy is a fraction: differences are told in percentage points
     curve_metrics = ("accuracy", "macro_f1")
     shows_up_in = "the **Sentiment** tab's model picker"
     saved_kind = kinds.CLASSIFIER
@@ -83,12 +85,17 @@ class Classification(FinetuneTask):
                         train_rows=len(train), held_out_rows=len(held_out),
                         context=(held_out.select(order)["text"], label_names),
                         facts={"labels": list(label_names), "base_head": "kept" if keep_head else "new",
-                               "max_length": max_length})
+                               "max_length": max_length},
+                        warnings=guardrails.check(self, rows, train, held_out))
 
     def evaluate(self, model, loader, accelerator, prepared: Prepared) -> Evaluation:
         predicted, references, confidences, true = _predict(model, loader, accelerator)
         texts, label_names = prepared.context
         return score(predicted, references, confidences, true, texts, label_names)
+
+    def example_values(self, evaluation: Evaluation) -> list[float]:
+        """A row is won by being right, not by a higher probability of the true label."""
+        return [o.parts[0] for o in evaluation.outputs]
 
     def picker_note(self, config: FinetuneConfig, result: dict) -> str:
         return (f"Fine-tuned here from {result['base_model']} on {result['dataset']} ({result['train_rows']} rows; "
@@ -195,7 +202,7 @@ def score(predicted: list[int], references: list[int], confidences: list[float],
     metrics = {"accuracy": load_metric("accuracy").compute(**inputs)["accuracy"],
                "macro_f1": load_metric("f1").compute(**inputs, average="macro", zero_division=0.0)["f1"]}
     outputs = tuple(ExampleOutput(input=text, reference=label_names[r],
-                                  prediction=f"{label_names[p]} ({c:.2f})", score=t)
+                                  prediction=f"{label_names[p]} ({c:.2f})", score=t, parts=(float(p == r),))
                     for text, p, r, c, t in zip(texts, predicted, references, confidences, true_probabilities))
     return Evaluation(metrics=metrics, outputs=outputs,
                       details={"labels": list(label_names), "per_class": per_class, "confusion_matrix": matrix})

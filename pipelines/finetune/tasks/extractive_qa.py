@@ -22,6 +22,7 @@ import random
 import datasets
 import numpy as np
 
+from pipelines.finetune import guardrails
 from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.tasks.base import (ExampleOutput, Evaluation, FinetuneTask, Prepared, Role, cell_text,
                                            rows_list)
@@ -108,7 +109,13 @@ class ExtractiveQA(FinetuneTask):
                                         with_no_answer=unanswerable > 0),
                         facts={"max_length": window, "doc_stride": config.doc_stride,
                                "training_windows": len(train_features), "held_out_windows": len(eval_features),
-                               "unanswerable_rows": unanswerable})
+                               "unanswerable_rows": unanswerable},
+                        warnings=guardrails.check(self, rows, train, held_out))
+
+    input_words = "question and context"
+
+    def input_key(self, row: dict) -> str:
+        return f"{row['question']}\n{row['context']}"
 
     def evaluate(self, model, loader, accelerator, prepared: Prepared) -> Evaluation:
         from pipelines.finetune.metrics import load_metric
@@ -128,9 +135,9 @@ class ExtractiveQA(FinetuneTask):
         metrics = load_metric("squad").compute(predictions=predictions, references=references)
         squad = _squad_module()
         for row, predicted, reference in zip(held.rows, predictions, references):
+            f1 = squad.best(squad.f1, predicted, reference)
             outputs.append(ExampleOutput(input=_shown(row), reference=row["answer"] or "(no answer)",
-                                         prediction=predicted or "(no answer)",
-                                         score=squad.best(squad.f1, predicted, reference)))
+                                         prediction=predicted or "(no answer)", score=f1, parts=(100.0 * f1,)))
         return Evaluation(metrics={k: round(v, 4) for k, v in metrics.items()}, outputs=tuple(outputs))
 
     def headline(self, metrics: dict[str, float]) -> str:

@@ -96,6 +96,8 @@ class GenerativeTask(FinetuneTask):
     def evaluate(self, model, loader, accelerator, prepared: Prepared) -> Evaluation:
         import torch
 
+        from pipelines.evaluation import chrf
+
         generator, width, pad = accelerator.unwrap_model(model), prepared.facts["max_new_tokens"], _pad_id(prepared)
         gathered = []
         for batch in loader:
@@ -116,10 +118,28 @@ class GenerativeTask(FinetuneTask):
 
             scores = load_metric(module).compute(predictions=texts, references=list(rows["target"]))
             metrics.update({name: round(value, 4) for name, value in scores.items()})
-        outputs = tuple(ExampleOutput(input=_shown(row["source"]), reference=row["target"], prediction=text,
-                                      score=_example_score(module, text, row["target"], loss, n))
-                        for row, text, loss, n in zip(rows, texts, losses, tokens))
-        return Evaluation(metrics=metrics, outputs=outputs)
+        outputs = []
+        for row, text, loss, n in zip(rows, texts, losses, tokens):
+            score = _example_score(module, text, row["target"], loss, n)
+            # what row_statistic pools over any subset of rows: token losses (perplexity), each example's
+            # F in percent (ROUGE-L is their mean), character n-gram counts (chrF)
+            parts = {None: lambda: (loss, n), "rouge": lambda: (100.0 * score,),
+                     "sacrebleu": lambda: chrf.row_counts(text, row["target"])}[module]()
+            outputs.append(ExampleOutput(input=_shown(row["source"]), reference=row["target"], prediction=text,
+                                         score=score, parts=parts))
+        return Evaluation(metrics=metrics, outputs=tuple(outputs))
+
+    def row_statistic(self, evaluation: Evaluation):
+        from pipelines.evaluation import chrf, stats
+
+        if self.metric == "perplexity":
+            return stats.perplexity_of(*zip(*(o.parts for o in evaluation.outputs)))
+        if self.metric == "chrf":
+            import numpy as np
+
+            counts = np.array([o.parts for o in evaluation.outputs], dtype=float)
+            return lambda rows: chrf.score(counts[rows].sum(axis=0))
+        return super().row_statistic(evaluation)
 
 
 def _pad_id(prepared: Prepared) -> int:
@@ -174,17 +194,6 @@ def pair_summary(rows: datasets.Dataset) -> dict[str, int]:
     words = lambda texts: round(sum(len(t.split()) for t in texts) / max(len(texts), 1))  # noqa: E731
     return {"pairs": len(rows), "source words (mean)": words(rows["source"]),
             "target words (mean)": words(rows["target"])}
-
-
-def split_rows(rows: datasets.Dataset, config: FinetuneConfig) -> tuple[datasets.Dataset, datasets.Dataset]:
-    """(train, held out): a random share with the run's seed; generating held-out outputs is the slow
-    part of evaluating, so config.max_eval_rows matters here."""
-    n_eval = max(1, min(config.max_eval_rows, round(len(rows) * config.eval_fraction)))
-    parts = rows.train_test_split(test_size=n_eval, seed=config.seed)
-    train = parts["train"]
-    if config.max_train_rows is not None and config.max_train_rows < len(train):
-        train = train.select(range(config.max_train_rows))
-    return train, parts["test"]
 
 
 class PadCollator:

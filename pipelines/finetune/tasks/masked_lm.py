@@ -24,9 +24,10 @@ import statistics
 import datasets
 import numpy as np
 
+from pipelines.finetune import guardrails
 from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.tasks.base import (ExampleOutput, Evaluation, FinetuneTask, Prepared, Role,
-                                           require_string_column, require_text_cells)
+                                           random_split, require_string_column, require_text_cells)
 from pipelines.models import kinds
 from pipelines.text.columns import TEXT_NAMES
 
@@ -61,11 +62,7 @@ class MaskedLM(FinetuneTask):
 
         from pipelines.finetune.model import load_with_head
 
-        n_eval = max(1, min(config.max_eval_rows, round(len(rows) * config.eval_fraction)))
-        parts = rows.train_test_split(test_size=n_eval, seed=config.seed)
-        train = parts["train"]
-        if config.max_train_rows is not None and config.max_train_rows < len(train):
-            train = train.select(range(config.max_train_rows))
+        train, held_out = random_split(rows, config)
         model, tokenizer = load_with_head(base, "AutoModelForMaskedLM", "masked-LM adaptation")
         if tokenizer.mask_token_id is None:
             raise ValueError(f"'{base.spec.name}' has no [MASK] token, so it cannot learn masked-LM: pick an "
@@ -78,7 +75,7 @@ class MaskedLM(FinetuneTask):
                              batched=True, remove_columns=["text"])
 
         train_tokens = encode(train)
-        held = mask_once(encode(parts["test"]), tokenizer, config.mlm_probability, config.seed)
+        held = mask_once(encode(held_out), tokenizer, config.mlm_probability, config.seed)
         order = sorted(range(len(held)), key=lambda i: len(held[i]["input_ids"]))
         architectures = base.config.architectures or ()
         head = "kept" if any(a.endswith(("ForMaskedLM", "ForPreTraining")) for a in architectures) else "new"
@@ -90,7 +87,8 @@ class MaskedLM(FinetuneTask):
                         train_rows=len(train), held_out_rows=len(held),
                         context=_kept_pooler(base, model),
                         facts={"max_length": max_length, "mlm_probability": config.mlm_probability, "head": head,
-                               "masked_tokens": sum(sum(1 for v in labels if v != -100) for labels in held["labels"])})
+                               "masked_tokens": sum(sum(1 for v in labels if v != -100) for labels in held["labels"])},
+                        warnings=guardrails.check(self, rows, train, held_out))
 
     def evaluate(self, model, loader, accelerator, prepared: Prepared) -> Evaluation:
         import torch
@@ -108,19 +106,25 @@ class MaskedLM(FinetuneTask):
                                                             predicted)))
         examples, loss_sums, counts, predicted = (torch.cat(part) for part in zip(*gathered))
         order = examples.argsort()
-        predicted, counts = predicted[order].tolist(), counts[order]
+        predicted, counts, loss_sums = predicted[order].tolist(), counts[order], loss_sums[order]
         rows = prepared.held_out.sort("example")
         correct = [sum(p == label for p, label in zip(row_predicted, row["labels"]) if label != -100)
                    for row_predicted, row in zip(predicted, rows)]
         total = counts.sum().item()
         metrics = {"perplexity": round(math.exp(loss_sums.sum().item() / max(total, 1)), 4),
                    "masked_accuracy": round(sum(correct) / max(total, 1), 4)}
-        outputs = tuple(_output(row, row_predicted, hits, prepared.tokenizer)
-                        for row, row_predicted, hits in zip(rows, predicted, correct))
+        outputs = tuple(_output(row, row_predicted, hits, prepared.tokenizer, (loss, n))
+                        for row, row_predicted, hits, loss, n in zip(rows, predicted, correct, loss_sums.tolist(),
+                                                                     counts.tolist()))
         return Evaluation(metrics=metrics, outputs=outputs)
 
     def headline(self, metrics: dict[str, float]) -> str:
         return f"perplexity {metrics['perplexity']:.2f}, masked-token accuracy {metrics['masked_accuracy']:.3f}"
+
+    def row_statistic(self, evaluation: Evaluation):
+        from pipelines.evaluation.stats import perplexity_of
+
+        return perplexity_of(*zip(*(o.parts for o in evaluation.outputs)))
 
     def save(self, model, prepared: Prepared, folder) -> None:
         state = {**model.state_dict(), **prepared.context}  # the base's pooler, kept for classifiers
@@ -172,7 +176,7 @@ def mask_once(encoded: datasets.Dataset, tokenizer, probability: float, seed: in
     return datasets.Dataset.from_dict(columns)
 
 
-def _output(row: dict, predicted: list[int], hits: int, tokenizer) -> ExampleOutput:
+def _output(row: dict, predicted: list[int], hits: int, tokenizer, parts: tuple[float, float]) -> ExampleOutput:
     """A held-out text with its masked tokens shown as [MASK], the true and the predicted tokens."""
     ids, labels = row["input_ids"], row["labels"]
     masked = [i for i, label in enumerate(labels) if label != -100]
@@ -180,7 +184,7 @@ def _output(row: dict, predicted: list[int], hits: int, tokenizer) -> ExampleOut
     return ExampleOutput(input=tokenizer.decode(shown[1:-1] if len(shown) > 2 else shown),
                          reference=", ".join(tokenizer.convert_ids_to_tokens([labels[i] for i in masked])),
                          prediction=", ".join(tokenizer.convert_ids_to_tokens([predicted[i] for i in masked])),
-                         score=hits / max(len(masked), 1))
+                         score=hits / max(len(masked), 1), parts=parts)
 
 
 def _kept_pooler(base, model) -> dict:

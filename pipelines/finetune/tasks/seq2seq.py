@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import datasets
 
+from pipelines.finetune import guardrails
 from pipelines.finetune.config import FinetuneConfig
-from pipelines.finetune.tasks.base import Prepared
+from pipelines.finetune.tasks.base import Prepared, random_split
 from pipelines.finetune.tasks.generative import (GenerativeTask, PadCollator, pair_summary, read_pairs,
-                                                 source_target_roles, split_rows)
+                                                 source_target_roles)
 from pipelines.models import kinds
 
 
@@ -45,7 +46,7 @@ class Seq2Seq(GenerativeTask):
     def prepare(self, rows: datasets.Dataset, base, config: FinetuneConfig) -> Prepared:
         from pipelines.finetune.model import load_with_head
 
-        train, held_out = split_rows(rows, config)
+        train, held_out = random_split(rows, config)
         model, tokenizer = load_with_head(base, "AutoModelForSeq2SeqLM", self.purpose)
         prefix = config.source_prefix if config.source_prefix is not None else self._prefix(model, tokenizer, config)
         max_length = min(config.max_length or self.default_max_length, _window(tokenizer, model.config))
@@ -69,7 +70,7 @@ class Seq2Seq(GenerativeTask):
                         train_lengths=[len(ids) for ids in train_features["input_ids"]],
                         held_out=held.add_column("example", list(range(len(held)))).select(order),
                         collate=collate, eval_collate=collate, train_rows=len(train), held_out_rows=len(held_out),
-                        context=held_out, facts=facts)
+                        context=held_out, facts=facts, warnings=guardrails.check(self, rows, train, held_out))
 
     def token_losses(self, model, batch):
         import torch

@@ -22,7 +22,8 @@ from tests.helpers.app import served_app
 CONTEXT = ("Miguel de Cervantes was a Spanish writer born in 1547 in Alcala de Henares. "
            "He wrote Don Quixote, which many call the first modern novel.")
 PUBLIC_ENDPOINTS = {"/answer_question", "/classify_sentiment", "/classify_lines", "/score_csv",
-                    "/summarize", "/translate", "/generate", "/start_finetune", "/finetune_status"}
+                    "/summarize", "/translate", "/generate", "/start_finetune", "/finetune_status",
+                    "/make_report"}
 
 
 @pytest.fixture(scope="module")

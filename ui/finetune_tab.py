@@ -61,12 +61,12 @@ def finetune_status(run_id: str) -> dict:
 
 
 @common.shows_errors
-def make_report(run_id: str) -> str:
+def make_report(run_id: str) -> dict:
     """A finished run as one self-contained HTML file (opens offline): the result with its interval in
     words, curves, examples, settings and versions. Returns the file."""
     from pipelines.evaluation.report import write_report
 
-    return str(write_report(runs.find_run(run_id)))
+    return gr.update(value=str(write_report(runs.find_run(run_id))), visible=True)
 
 
 def collect_columns(task: str, *columns: str | None) -> dict:
@@ -262,8 +262,8 @@ def build_run_view() -> tuple[gr.Textbox, gr.Button, RunView]:
         with gr.Column(scale=1, min_width=220):
             download = gr.DownloadButton("Download the model (.zip)", visible=False, elem_id="finetune-download")
             report = gr.Button("Make a report (.html)", size="sm", elem_id="finetune-report")
-            report_file = gr.File(label="Report: opens offline in any browser", visible=True, interactive=False,
-                                  elem_id="finetune-report-file")
+            report_file = gr.File(label="Report: opens offline in any browser", visible=False, interactive=False,
+                                  height=80, elem_id="finetune-report-file")
         note = gr.Markdown(elem_id="finetune-note")
     report.click(make_report, run_id, report_file, api_name="make_report")
     with gr.Accordion("Past runs (click a row to watch it)", open=True):

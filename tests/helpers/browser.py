@@ -60,8 +60,9 @@ def open_tab(page, title: str) -> None:
 
 def screenshot(page, name: str) -> None:
     """The whole page as tests/screenshots/NAME.png, once notes are closed and outputs settled."""
-    for close in page.locator("[data-testid=toast-close]").all():  # "Loading ..." notes cover the output
-        close.click()
+    for close in page.locator("[data-testid=toast-close]").all():  # notes and warnings cover the output
+        if close.is_visible():  # a note can close itself between the listing and the click
+            close.click(timeout=5_000)
     page.wait_for_timeout(1_000)  # outputs fade back in from their pending look
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 

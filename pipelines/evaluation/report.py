@@ -70,7 +70,7 @@ def _summary(info: dict, result: dict) -> list[str]:
     comparison = result.get("comparison")
     what = (f"<p>The pretrained model <b>{e(result['base_model'])}</b> was fine-tuned on <b>{e(result['dataset'])}</b> "
             f"({result['train_rows']:,} training rows) and both models were scored on the same "
-            f"{result['held_out_rows']:,} held-out rows, which training never saw.</p>")
+            f"{result['held_out_rows']:,} held-out rows, set aside before training.</p>")
     if not comparison:
         return ["<h2>In short</h2>", what]
     tally = comparison["tally"]

@@ -152,7 +152,6 @@ def targets(summary: dict, sizes: dict) -> list[common.Target]:
     judged = sizes["rows"] * sizes["epochs"] >= JUDGED_SAMPLES
     ours, defaults, tuned = (summary[v] for v in VARIANTS)
     vs_default, vs_tuned = (ours["samples_per_s_ratio_vs"][v] for v in VARIANTS[1:])
-    accuracy_gap = max(abs(ours["score"] - other["score"]) for other in (defaults, tuned))
     return [
         common.check("fine-tuning vs Trainer defaults", ">= 2x samples/s", vs_default, 2.0,
                      f"{vs_default:.2f}x ({ours['samples_per_s']:.3g} vs {defaults['samples_per_s']:.3g} samples/s)",
@@ -161,15 +160,24 @@ def targets(summary: dict, sizes: dict) -> list[common.Target]:
                       (common.MET if vs_tuned >= 1.1 else common.NOT_MET) if has_bf16 else common.NOT_APPLICABLE,
                       f"{vs_tuned:.2f}x the Trainer with length grouping"
                       + ("" if has_bf16 else " in float32 (its bf16 would be emulated here)"), why),
-        common.Target("held-out accuracy within one point", "ours within 0.01 of each Trainer variant",
-                      (common.MET if accuracy_gap <= 0.01 else common.NOT_MET) if judged else common.INFO,
-                      f"ours {ours['score']:.3f}, Trainer defaults {defaults['score']:.3f}, tuned {tuned['score']:.3f}",
-                      "" if judged else "too little training to judge accuracy; the preset's size does: "
+        parity_target(summary, judged, "accuracy", "ours within 0.01 of each Trainer variant", 0.01, 3,
                       "--finetune-rows 4000 --finetune-epochs 2"),
         common.Target("training fraction of peak", "reported (float32 and bf16)", common.INFO,
                       ", ".join(f"{v} {s['fraction_of_peak']:.0%} of the "
                                 f"{'bf16' if s['precision'] == 'bf16' else 'float32'} peak" for v, s in summary.items())),
     ]
+
+
+def parity_target(summary: dict, judged: bool, metric: str, goal: str, tolerance: float, digits: int,
+                  sizes_hint: str = "") -> common.Target:
+    """Ours scores within `tolerance` of each Trainer variant; only reported where too little training ran."""
+    ours, defaults, tuned = (summary[v] for v in VARIANTS)
+    gap = max(abs(ours["score"] - other["score"]) for other in (defaults, tuned))
+    not_judged = f"too little training to judge {metric}; the preset's size does" + (f": {sizes_hint}" if sizes_hint else "")
+    return common.Target(f"held-out {metric} within one point", goal,
+                         (common.MET if gap <= tolerance else common.NOT_MET) if judged else common.INFO,
+                         f"ours {ours['score']:.{digits}f}, Trainer defaults {defaults['score']:.{digits}f}, "
+                         f"tuned {tuned['score']:.{digits}f}", "" if judged else not_judged)
 
 
 if __name__ == "__main__":

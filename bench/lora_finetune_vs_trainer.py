@@ -54,14 +54,11 @@ def targets(summary: dict, sizes: dict) -> list[common.Target]:
     has_bf16, why = common.fast_bf16()
     ours, defaults, tuned = (summary[v] for v in finetune_vs_trainer.VARIANTS)
     vs_tuned = ours["samples_per_s_ratio_vs"]["Trainer tuned"]
-    gap = max(abs(ours["score"] - other["score"]) for other in (defaults, tuned))
     judged = sizes["rows"] * sizes["epochs"] >= JUDGED_SAMPLES
     return [
         common.check("LoRA fine-tuning vs the tuned Trainer + peft", ">= 1.3x samples/s", vs_tuned, 1.3,
                      f"{vs_tuned:.2f}x ({ours['samples_per_s']:.3g} vs {tuned['samples_per_s']:.3g} samples/s); "
                      f"{ours['samples_per_s_ratio_vs']['Trainer defaults']:.2f}x its defaults", why),
-        common.Target("held-out chrF within one point", "ours within 1 chrF point of each Trainer variant",
-                      (common.MET if gap <= 1.0 else common.NOT_MET) if judged else common.INFO,
-                      f"ours {ours['score']:.1f}, Trainer defaults {defaults['score']:.1f}, tuned {tuned['score']:.1f}",
-                      "" if judged else "too little training to judge chrF; the preset's size does"),
+        finetune_vs_trainer.parity_target(summary, judged, "chrF", "ours within 1 chrF point of each Trainer variant",
+                                          1.0, 1),
     ]

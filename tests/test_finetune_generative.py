@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import csv
 import random
 
 import pytest
@@ -18,14 +17,7 @@ WORDS = ["cat", "whale", "dog", "ship", "film", "book", "sea", "novel", "mat", "
 
 def write_pairs(path, n=80, seed=0, transform=lambda words: words):
     """source -> target rows over words the tiny tokenizer knows; the target is `transform(source words)`."""
-    rng = random.Random(seed)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["source", "target"])
-        for _ in range(n):
-            words = [rng.choice(WORDS) for _ in range(rng.randint(3, 6))]
-            writer.writerow([" ".join(words), " ".join(transform(words))])
-    return path
+    return tiny_models.write_pairs(path, WORDS, n, seed, transform)
 
 
 def error(path, task: str, **columns) -> str:

@@ -252,18 +252,22 @@ def qa_rows(n: int = 60, seed: int = 0) -> list[dict]:
     return rows
 
 
-def write_summary_pairs(path: Path, n: int = 96, seed: int = 0) -> Path:
-    """source,target rows a random tiny LM learns in seconds: the target is the source's first word and
-    then always "is deep"."""
-    words = ANIMALS + PLACES
+def write_pairs(path: Path, words: list[str], n: int = 80, seed: int = 0, transform=lambda words: words) -> Path:
+    """source,target rows of 3-6 random `words`; the target is `transform(source words)`."""
     rng = random.Random(seed)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["source", "target"])
         for _ in range(n):
             source = [rng.choice(words) for _ in range(rng.randint(3, 6))]
-            writer.writerow([" ".join(source), f"{source[0]} is deep"])
+            writer.writerow([" ".join(source), " ".join(transform(source))])
     return path
+
+
+def write_summary_pairs(path: Path, n: int = 96, seed: int = 0) -> Path:
+    """source,target rows a random tiny LM learns in seconds: the target is the source's first word and
+    then always "is deep"."""
+    return write_pairs(path, ANIMALS + PLACES, n, seed, transform=lambda source: [source[0], "is", "deep"])
 
 
 def write_qa_jsonl(path: Path, n: int = 60) -> Path:

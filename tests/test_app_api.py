@@ -23,7 +23,8 @@ CONTEXT = ("Miguel de Cervantes was a Spanish writer born in 1547 in Alcala de H
            "He wrote Don Quixote, which many call the first modern novel.")
 PUBLIC_ENDPOINTS = {"/answer_question", "/classify_sentiment", "/classify_lines", "/score_csv",
                     "/summarize", "/translate", "/generate", "/start_finetune", "/finetune_status",
-                    "/make_report"}
+                    "/make_report", "/compare_answers", "/compare_sentiment", "/compare_summaries",
+                    "/compare_translations", "/compare_generations"}
 
 
 @pytest.fixture(scope="module")

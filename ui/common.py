@@ -1,4 +1,5 @@
-"""What every tab shares: the model picker, user-facing errors, the loading note, timing, examples.
+"""What every tab shares: the model picker, user-facing errors, the loading note, timing, examples,
+and the side-by-side comparison of models.
 
 Handlers stay plain functions of their inputs; the only state they touch is the model cache in
 `pipelines.models.loading`, which is shared on purpose and bounded.
@@ -10,14 +11,20 @@ import functools
 import inspect
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from pipelines.models import catalog, loading
 from pipelines.runtime import settings
 
+if TYPE_CHECKING:
+    from pipelines.tasks import compare
+
 EXAMPLES_DIR = settings.REPO_ROOT / "examples"
+COMPARE_HEADERS = ["Model", "Output", "Seconds"]
 
 
 # --- the model picker ---------------------------------------------------------------------------
@@ -114,8 +121,12 @@ def announce_loading(task: str, reference: str | catalog.ModelSpec | None) -> tu
     spec = catalog.resolve(task, reference)
     if loading.is_loaded(spec):
         return spec, False
-    gr.Info(f"Loading {spec.name}: first use takes a few seconds.")
+    note_loading(spec)
     return spec, True
+
+
+def note_loading(spec: catalog.ModelSpec) -> None:
+    gr.Info(f"Loading {spec.name}: first use takes a few seconds.")
 
 
 def timing(started: float, model: str, loaded: bool = False) -> str:
@@ -123,6 +134,45 @@ def timing(started: float, model: str, loaded: bool = False) -> str:
     elapsed = time.perf_counter() - started
     note = " (including loading the model)" if loaded else ""
     return f"Took {elapsed:.2f} s{note} · model: `{model}`"
+
+
+# --- comparing models side by side -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CompareControls:
+    models: gr.Dropdown
+    run: gr.Button
+    table: gr.Dataframe
+
+
+def compare_controls(task: str, uses: str) -> CompareControls:
+    """A closed accordion with a 2-3 model picker, a Compare button and the table of their outputs;
+    the tab wires the button to its own inputs, which `uses` names for the user."""
+    with gr.Accordion("Compare models side by side", open=False) as accordion:
+        models = gr.Dropdown(
+            model_choices(task), value=default_pair(task), multiselect=True, allow_custom_value=True,
+            max_choices=3, label="Models to compare (2 or 3)", elem_id=f"{task}-compare-models",
+            info=f"Each runs on {uses}, one after another; a model's first load is not timed.")
+        run = gr.Button("Compare", elem_id=f"{task}-compare-run")
+        table = gr.Dataframe(headers=COMPARE_HEADERS, datatype=["str", "str", "number"], label="Side by side",
+                             interactive=False, wrap=True, column_widths=["25%", "63%", "12%"],
+                             elem_id=f"{task}-compare-table")
+    # opening it lists the models on disk now, as opening the tab does for the main picker
+    accordion.expand(functools.partial(refresh_models, task), outputs=models, api_visibility="private",
+                     show_progress="hidden")
+    return CompareControls(models, run, table)
+
+
+def default_pair(task: str) -> list[str]:
+    """The task's first two models that can run now, if there are two; else nothing is preselected."""
+    available = [spec.name for spec in catalog.entries(task) if spec.available]
+    return available[:2] if len(available) >= 2 else []
+
+
+def comparison_rows(comparison: compare.Comparison) -> list[list]:
+    """One row per model: its output in a few words (or ⚠️ and why it has none) and its seconds."""
+    return [[run.model, run.text if run.error is None else f"⚠️ {run.error}",
+             None if run.seconds is None else round(run.seconds, 3)] for run in comparison.results]
 
 
 # --- examples -----------------------------------------------------------------------------------

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from pipelines.models import kinds
 from ui import common
+
+if TYPE_CHECKING:
+    from pipelines.models import lm
 
 TASK = "generation"
 TITLE = kinds.TASK_TITLES[TASK]
@@ -17,17 +22,37 @@ TITLE = kinds.TASK_TITLES[TASK]
 def generate(prompt: str, model: str | None, max_new_tokens: float, temperature: float, top_p: float,
              top_k: float, repetition_penalty: float, stop: str, system_prompt: str):
     """Stream the generated text: each yield carries the text so far."""
-    from pipelines.models import lm
     from pipelines.tasks import generation  # deferred import, see app.py
     spec, loads = common.announce_loading(TASK, model)
-    settings = lm.GenerationSettings(
-        max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_p=float(top_p),
-        top_k=int(top_k), repetition_penalty=float(repetition_penalty), stop=stop_texts(stop))
+    settings = generation_settings(max_new_tokens, temperature, top_p, top_k, repetition_penalty, stop)
     started = time.perf_counter()
     text = ""
     for text in generation.stream_text(prompt, spec, settings, system_prompt or None):
         yield text, generation.GenerationResult(text, spec.name).to_dict(), f"Generating… {_since(started)}"
     yield text, generation.GenerationResult(text, spec.name).to_dict(), common.timing(started, spec.name, loads)
+
+
+@common.shows_errors
+def compare_generations(prompt: str, models: list[str], max_new_tokens: float, temperature: float, top_p: float,
+                        top_k: float, repetition_penalty: float, stop: str, system_prompt: str):
+    """The same prompt and settings for 2 or 3 models, one after another: each one's whole text (not
+    streamed) and its seconds. With temperature 0 each model's text is the same every time."""
+    from pipelines.tasks import compare, generation  # deferred import, see app.py
+    settings = generation_settings(max_new_tokens, temperature, top_p, top_k, repetition_penalty, stop)
+    inputs = {"prompt": prompt, "system_prompt": system_prompt or None, **dataclasses.asdict(settings)}
+    comparison = compare.compare_models(
+        TASK, models, inputs, on_load=common.note_loading, describe=lambda result: result.text,
+        run=lambda spec: generation.generate_text(prompt, spec, settings, system_prompt or None))
+    return common.comparison_rows(comparison), comparison.to_dict()
+
+
+def generation_settings(max_new_tokens: float, temperature: float, top_p: float, top_k: float,
+                        repetition_penalty: float, stop: str) -> lm.GenerationSettings:
+    """The sliders' values (floats from the UI) as the pipeline's settings."""
+    from pipelines.models import lm  # deferred import, see app.py
+    return lm.GenerationSettings(
+        max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_p=float(top_p),
+        top_k=int(top_k), repetition_penalty=float(repetition_penalty), stop=stop_texts(stop))
 
 
 def _since(started: float) -> str:
@@ -75,7 +100,11 @@ def build() -> gr.Dropdown:
             took = gr.Markdown(elem_id="generation-timing")
             with gr.Accordion("Result as JSON (what the API returns)", open=False):
                 as_json = gr.JSON(label="Result")
+    compare = common.compare_controls(TASK, "the prompt, system prompt and sampling settings above")
     running = run.click(generate, [prompt, picker, max_new, temperature, top_p, top_k, penalty, stop,
                                    system_prompt], [output, as_json, took], api_name="generate")
     halt.click(None, cancels=[running], api_visibility="private")
+    compare.run.click(compare_generations, [prompt, compare.models, max_new, temperature, top_p, top_k, penalty,
+                                            stop, system_prompt], [compare.table, as_json],
+                      api_name="compare_generations")
     return picker

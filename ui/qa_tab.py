@@ -38,6 +38,31 @@ def answer(question: str, context: str, model: str | None, top_k: float, phrase:
             common.timing(started, result.model, loads))
 
 
+@common.shows_errors
+def compare_answers(question: str, context: str, models: list[str], top_k: float, phrase: bool):
+    """The same question and context for 2 or 3 models, one after another: a row and a result per model."""
+    from pipelines.tasks import compare, qa  # deferred import, see app.py
+
+    def answer_with(spec):
+        return qa.answer_question(question, context, spec, int(top_k),
+                                  phrase_with=qa.default_phraser(spec) if phrase else None)
+
+    comparison = compare.compare_models(
+        TASK, models, {"question": question, "context": context, "top_k": int(top_k), "phrase": bool(phrase)},
+        run=answer_with, describe=best_answer, on_load=common.note_loading)
+    return common.comparison_rows(comparison), comparison.to_dict()
+
+
+def best_answer(result: qa.QAResult) -> str:
+    """The phrasing if there is one, else the best answer with its score."""
+    if result.generated:
+        return result.generated
+    if not result.answers:
+        return "(no answer)"
+    best = result.answers[0]
+    return f"{'no answer here; best guess: ' if result.no_answer else ''}{best.text} ({best.score:.2f})"
+
+
 def answer_rows(result: qa.QAResult) -> list[list]:
     return [[rank, a.text, round(a.score, 4), a.start, a.end] for rank, a in enumerate(result.answers, 1)]
 
@@ -139,8 +164,11 @@ def build() -> gr.Dropdown:
             took = gr.Markdown(elem_id="qa-timing")
             with gr.Accordion("Result as JSON (what the API returns)", open=False):
                 as_json = gr.JSON(label="Result")
+    compare = common.compare_controls(TASK, "the question, context and settings above")
     gr.on([run.click, question.submit], answer, [question, context, picker, top_k, phrase],
           [highlighted, table, phrasing, as_json, took], api_name="answer_question")
+    compare.run.click(compare_answers, [question, context, compare.models, top_k, phrase], [compare.table, as_json],
+                      api_name="compare_answers")
     upload.upload(read_context_file, upload, context, api_visibility="private")
     phrase.change(show_phrasing, phrase, phrasing, api_visibility="private")
     return picker

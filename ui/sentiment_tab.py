@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import time
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from pipelines.models import kinds
 from ui import common
+
+if TYPE_CHECKING:
+    from pipelines.tasks import sentiment
 
 TASK = "sentiment"
 TITLE = kinds.TASK_TITLES[TASK]
@@ -27,6 +32,20 @@ def classify(text: str, model: str | None):
     result = sentiment.classify_sentiment(text, spec)
     bars = {item.label: item.score for item in result.labels}
     return bars, result.to_dict(), common.timing(started, result.model, loads)
+
+
+@common.shows_errors
+def compare_sentiment(text: str, models: list[str]):
+    """One text through 2 or 3 models, one after another: a table row and a result per model."""
+    from pipelines.tasks import compare, sentiment  # deferred import, see app.py
+    comparison = compare.compare_models(TASK, models, {"text": text}, on_load=common.note_loading,
+                                        run=functools.partial(sentiment.classify_sentiment, text),
+                                        describe=top_label)
+    return common.comparison_rows(comparison), comparison.to_dict()
+
+
+def top_label(result: sentiment.SentimentResult) -> str:
+    return f"{result.labels[0].label} ({result.labels[0].score:.2f})"
 
 
 @common.shows_errors
@@ -105,9 +124,12 @@ def build() -> gr.Dropdown:
     took = gr.Markdown(elem_id="sentiment-timing")
     with gr.Accordion("Result as JSON (what the API returns)", open=False):
         as_json = gr.JSON(label="Result")
+    compare = common.compare_controls(TASK, "the text of the One text tab")
     gr.on([run.click, text.submit], classify, [text, picker], [bars, as_json, took],
           api_name="classify_sentiment", concurrency_limit=CONCURRENT_SINGLE_TEXTS)
     run_lines.click(classify_lines, [lines, picker], [line_table, as_json, took], api_name="classify_lines")
     run_csv.click(score_file, [csv_in, column, picker], [csv_out, csv_summary, as_json, took],
                   api_name="score_csv")
+    compare.run.click(compare_sentiment, [text, compare.models], [compare.table, as_json],
+                      api_name="compare_sentiment")
     return picker

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from pipelines.models import kinds
 from ui import common
+
+if TYPE_CHECKING:
+    from pipelines.tasks import summarization
 
 TASK = "summarization"
 TITLE = kinds.TASK_TITLES[TASK]
@@ -19,13 +24,32 @@ def summarize(text: str, model: str | None, max_new_tokens: float, min_new_token
     """Summarize with the chosen length and decoding settings."""
     from pipelines.tasks import summarization  # deferred import, see app.py
     spec, loads = common.announce_loading(TASK, model)
-    settings = summarization.SummarySettings(
-        max_new_tokens=int(max_new_tokens), min_new_tokens=int(min_new_tokens), num_beams=int(num_beams),
-        do_sample=bool(do_sample), temperature=float(temperature), top_p=float(top_p))
+    settings = summary_settings(max_new_tokens, min_new_tokens, num_beams, do_sample, temperature, top_p)
     started = time.perf_counter()
     result = summarization.summarize(text, spec, settings)
     chunks = f" · {result.chunks} chunk{'s' if result.chunks != 1 else ''}"
     return result.summary, result.to_dict(), common.timing(started, result.model, loads) + chunks
+
+
+@common.shows_errors
+def compare_summaries(text: str, models: list[str], max_new_tokens: float, min_new_tokens: float,
+                      num_beams: float, do_sample: bool, temperature: float, top_p: float):
+    """The same text and settings for 2 or 3 models, one after another: a row and a result per model."""
+    from pipelines.tasks import compare, summarization  # deferred import, see app.py
+    settings = summary_settings(max_new_tokens, min_new_tokens, num_beams, do_sample, temperature, top_p)
+    comparison = compare.compare_models(
+        TASK, models, {"text": text, **dataclasses.asdict(settings)}, on_load=common.note_loading,
+        run=lambda spec: summarization.summarize(text, spec, settings), describe=lambda result: result.summary)
+    return common.comparison_rows(comparison), comparison.to_dict()
+
+
+def summary_settings(max_new_tokens: float, min_new_tokens: float, num_beams: float, do_sample: bool,
+                     temperature: float, top_p: float) -> summarization.SummarySettings:
+    """The sliders' values (floats from the UI) as the pipeline's settings."""
+    from pipelines.tasks import summarization  # deferred import, see app.py
+    return summarization.SummarySettings(
+        max_new_tokens=int(max_new_tokens), min_new_tokens=int(min_new_tokens), num_beams=int(num_beams),
+        do_sample=bool(do_sample), temperature=float(temperature), top_p=float(top_p))
 
 
 def example_rows() -> tuple[list[list], list[str]]:
@@ -59,6 +83,9 @@ def build() -> gr.Dropdown:
             took = gr.Markdown(elem_id="summarization-timing")
             with gr.Accordion("Result as JSON (what the API returns)", open=False):
                 as_json = gr.JSON(label="Result")
+    compare = common.compare_controls(TASK, "the text and the length and decoding settings above")
     run.click(summarize, [text, picker, max_new, min_new, beams, sample, temperature, top_p],
               [summary, as_json, took], api_name="summarize")
+    compare.run.click(compare_summaries, [text, compare.models, max_new, min_new, beams, sample, temperature, top_p],
+                      [compare.table, as_json], api_name="compare_summaries")
     return picker

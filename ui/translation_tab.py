@@ -24,6 +24,19 @@ def translate(text: str, model: str | None, source_lang: str | None, target_lang
 
 
 @common.shows_errors
+def compare_translations(text: str, models: list[str], source_lang: str | None, target_lang: str | None):
+    """The same text and languages for 2 or 3 models, one after another: a row and a result per model.
+    Empty pickers leave each model its own default direction."""
+    from pipelines.tasks import compare, translation  # deferred import, see app.py
+    source, target = source_lang or None, target_lang or None
+    comparison = compare.compare_models(
+        TASK, models, {"text": text, "source_lang": source, "target_lang": target}, on_load=common.note_loading,
+        run=lambda spec: translation.translate(text, spec, source, target),
+        describe=lambda result: result.translation)
+    return common.comparison_rows(comparison), comparison.to_dict()
+
+
+@common.shows_errors
 def update_languages(model: str | None) -> tuple[dict, dict]:
     """New source and target choices for the model just picked."""
     from pipelines.tasks import translation  # deferred import, see app.py
@@ -84,8 +97,11 @@ def build() -> gr.Dropdown:
             took = gr.Markdown(elem_id="translation-timing")
             with gr.Accordion("Result as JSON (what the API returns)", open=False):
                 as_json = gr.JSON(label="Result")
+    compare = common.compare_controls(TASK, "the text and the languages above")
     picker.input(update_languages, picker, [source, target], api_visibility="private")
     running = run.click(translate, [text, picker, source, target], [translated, as_json, took],
                         api_name="translate")
     running.success(fill_languages, [picker, source, target], [source, target], api_visibility="private")
+    compare.run.click(compare_translations, [text, compare.models, source, target], [compare.table, as_json],
+                      api_name="compare_translations")
     return picker

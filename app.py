@@ -20,11 +20,12 @@ import gradio as gr
 
 from pipelines.models import catalog, kinds
 from pipelines.runtime import settings
-from ui import common, finetune_tab, generation_tab, qa_tab, sentiment_tab, summarization_tab, translation_tab
+from ui import (common, evaluate_tab, finetune_tab, generation_tab, qa_tab, sentiment_tab, summarization_tab,
+                translation_tab)
 
 # The tabs, in order. Each module has TASK, TITLE and build() -> its model picker (or None); a tab whose
 # picker is not a task's model list (Fine-tune: base checkpoints) also has refresh_picker().
-TABS = (qa_tab, sentiment_tab, summarization_tab, translation_tab, generation_tab, finetune_tab)
+TABS = (qa_tab, sentiment_tab, summarization_tab, translation_tab, generation_tab, finetune_tab, evaluate_tab)
 
 # Two requests run at once: a long generation does not block a quick classification, and more would
 # only split the same CPU cores between them. Further requests wait in the queue.

@@ -24,7 +24,8 @@ CONTEXT = ("Miguel de Cervantes was a Spanish writer born in 1547 in Alcala de H
 PUBLIC_ENDPOINTS = {"/answer_question", "/classify_sentiment", "/classify_lines", "/score_csv",
                     "/summarize", "/translate", "/generate", "/start_finetune", "/finetune_status",
                     "/make_report", "/compare_answers", "/compare_sentiment", "/compare_summaries",
-                    "/compare_translations", "/compare_generations"}
+                    "/compare_translations", "/compare_generations", "/start_evaluation", "/evaluation_status",
+                    "/start_learning_curve", "/learning_curve_status"}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def test_building_the_app_loads_no_model(studio_home, tiny_qa):
     demo = app.build_demo()
     assert loading.CACHE.keys() == []  # every load goes through the cache: none happened
     assert {tab.TITLE for tab in app.TABS} == {"Question answering", "Sentiment", "Summarization",
-                                              "Translation", "Text generation", "Fine-tune"}
+                                              "Translation", "Text generation", "Fine-tune", "Evaluate"}
     assert "tiny-qa" in app.header_text()  # a model in the models folder is listed as available
     demo.close()
 

@@ -62,11 +62,12 @@ def finetune_status(run_id: str) -> dict:
 
 @common.shows_errors
 def make_report(run_id: str) -> dict:
-    """A finished run as one self-contained HTML file (opens offline): the result with its interval in
-    words, curves, examples, settings and versions. Returns the file."""
-    from pipelines.evaluation.report import write_report
+    """A finished run, evaluation ("eval-...") or learning curve ("curve-...") as one self-contained HTML
+    file (opens offline): the result with its interval in words, plots, examples, settings and versions.
+    Returns the file."""
+    from pipelines.evaluation.report import write_for
 
-    return gr.update(value=str(write_report(runs.find_run(run_id))), visible=True)
+    return gr.update(value=str(write_for(run_id)), visible=True)
 
 
 def collect_columns(task: str, *columns: str | None) -> dict:

@@ -8,6 +8,7 @@ settings is HTML-escaped. The Markdown companion is the model card the run alrea
 from __future__ import annotations
 
 import html
+import math
 import importlib.metadata
 import platform
 import time
@@ -220,3 +221,195 @@ def _version(package: str) -> str:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
+
+
+def curve_chart(result: dict | None, width: int = 640, height: int = 300) -> str:
+    """The learning curve as an inline SVG: each init's mean line, its seeds' spread as a band, and every
+    seed's score as a dot; x on a log scale (subset sizes grow geometrically)."""
+    if not result or not any(result["curves"].values()):
+        return ""
+    scale = result["points_scale"]
+    colors = {"pretrained": "#2f81f7", "scratch": "#d1242f"}
+    points = [p for curve in result["curves"].values() for p in curve]
+    xs = [math.log(p["size"]) for p in points]
+    ys = [v * scale for p in points for v in p["values"]]
+    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
+    pad = (y1 - y0) * 0.08
+    y0, y1 = y0 - pad, y1 + pad
+    left, right, top, bottom = 56, 16, 16, 44
+    sx = lambda size: left + (math.log(size) - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
+    sy = lambda y: height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom)  # noqa: E731
+    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' "
+           f"aria-label='held-out {html.escape(result['metric'])} against training rows' "
+           "style='background:#fff;border:1px solid #d0d7de'>"]
+    for y in (y0 + pad, (y0 + y1) / 2, y1 - pad):
+        out.append(f"<line x1='{left}' x2='{width - right}' y1='{sy(y):.1f}' y2='{sy(y):.1f}' stroke='#eaeef2'/>"
+                   f"<text x='{left - 6}' y='{sy(y) + 4:.1f}' font-size='11' text-anchor='end'>{y:.3g}</text>")
+    for size in result["sizes"]:
+        out.append(f"<text x='{sx(size):.1f}' y='{height - bottom + 16}' font-size='11' text-anchor='middle'>"
+                   f"{size:,}</text>")
+    out.append(f"<text x='{(left + width) / 2:.0f}' y='{height - 8}' font-size='12' text-anchor='middle'>training rows "
+               f"(log scale); held-out {html.escape(result['metric'])}</text>")
+    for i, (init, curve) in enumerate(result["curves"].items()):
+        if not curve:
+            continue
+        color = colors.get(init, "#8250df")
+        band = ([f"{sx(p['size']):.1f},{sy(p['high'] * scale):.1f}" for p in curve]
+                + [f"{sx(p['size']):.1f},{sy(p['low'] * scale):.1f}" for p in reversed(curve)])
+        out.append(f"<polygon points='{' '.join(band)}' fill='{color}' fill-opacity='0.15' stroke='none'/>")
+        line = " ".join(f"{sx(p['size']):.1f},{sy(p['mean'] * scale):.1f}" for p in curve)
+        out.append(f"<polyline fill='none' stroke='{color}' stroke-width='2' points='{line}'/>")
+        out += [f"<circle cx='{sx(p['size']):.1f}' cy='{sy(v * scale):.1f}' r='3' fill='{color}'/>"
+                for p in curve for v in p["values"]]
+        label = "pretrained" if init == "pretrained" else "from scratch (random init)"
+        out.append(f"<text x='{left + 8}' y='{top + 14 + 16 * i}' font-size='12' fill='{color}'>{label}</text>")
+    out.append("</svg>")
+    return "".join(out)
+
+
+# --- evaluations and learning curves (pipelines/evaluation/jobs.py) -----------------------------------
+
+def write_for(identifier: str) -> Path:
+    """The report of a run, an evaluation ("eval-...") or a learning curve ("curve-..."), by its id."""
+    from pipelines.evaluation import jobs
+    from pipelines.finetune.runs import find_run
+
+    identifier = (identifier or "").strip()
+    for kind, prefix in jobs.PREFIXES.items():
+        if identifier.startswith(prefix + "-"):
+            return write_job_report(jobs.find_job(kind, identifier))
+    return write_report(find_run(identifier))
+
+
+def write_job_report(job) -> Path:
+    """report.html in the job's folder; a ValueError before the job has finished."""
+    result = job.result()
+    if result is None:
+        raise ValueError(f"'{job.id}' has not finished yet: a report needs its result.")
+    page = render_evaluation(job.id, result) if result["kind"] == "evaluation" else render_curve(job.id, result)
+    target = job.path / "report.html"
+    partial = target.with_suffix(".partial")
+    partial.write_text(page, encoding="utf-8")
+    partial.replace(target)
+    return target
+
+
+def _page(title: str, job_id: str, body: list[str]) -> str:
+    e = html.escape
+    return "\n".join([f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
+                      f"<style>{CSS}</style></head><body>", f"<h1>{e(title)}</h1>",
+                      f"<p class='muted'>Transfer Studio report, {time.strftime('%Y-%m-%d %H:%M %Z')}; "
+                      f"<code>{e(job_id)}</code>.</p>", *body, "</body></html>"])
+
+
+def render_evaluation(job_id: str, result: dict) -> str:
+    e = html.escape
+    scale, metric = result["points_scale"], result["metric"]
+    names = [m["name"] for m in result["models"]]
+    better = "higher" if result["higher_is_better"] else "lower"
+    body = ["<h2>In short</h2>",
+            f"<p>{len(names)} model(s) answered the same {result['rows']:,} labelled rows ({e(result['source'])}); "
+            f"each was scored on its {e(metric)} ({better} is better).</p>",
+            f"<p class='lead'>{e(result['summary'])}</p>"]
+    body += [f"<div class='warn'>⚠️ {e(w)}</div>" for w in result.get("warnings", [])]
+    rows = "".join(f"<tr><td>{e(m['name'])}</td><td class='num'>{interval_text(m['interval'], scale)}</td>"
+                   f"<td>{e(', '.join(f'{k} {v:.3f}' for k, v in m['metrics'].items() if k != metric))}</td>"
+                   f"<td class='num'>{m['rows_per_s']:,.1f}</td><td class='num'>{m['ms_per_row']:.1f}</td></tr>"
+                   for m in result["models"])
+    body += ["<h2>Each model</h2>",
+             f"<table><tr><th>model</th><th>{e(metric)} (95% interval)</th><th>other metrics</th><th>rows/s</th>"
+             f"<th>ms per row</th></tr>{rows}</table>"]
+    if result["comparisons"]:
+        rows = []
+        for c in result["comparisons"]:
+            t = c["tally"]
+            p = f"{c['mcnemar']['p_value']:.3g}" if c.get("mcnemar") else "–"
+            rows.append(f"<tr><td>{e(c['names'][1])} vs {e(c['names'][0])}</td><td class='num'>"
+                        f"{interval_text(c['difference'], scale)}</td><td class='num'>{t['wins']} / {t['losses']} / "
+                        f"{t['ties']}</td><td class='num'>{p}</td><td>{e(c['summary'])}</td></tr>")
+        body += ["<h2>Paired comparison with the first model</h2>",
+                 "<table><tr><th>models</th><th>difference (95% interval)</th><th>better / worse / same rows</th>"
+                 f"<th>McNemar p</th><th>in words</th></tr>{''.join(rows)}</table>"]
+    body += _job_confusions(result)
+    body += _job_examples(result, names)
+    facts = [("task", result["title"]), ("rows", f"{result['rows']:,}"), ("source", result["source"]),
+             *((k.replace("_", " "), v) for k, v in result["settings"].items()),
+             *result.get("versions", {}).items()]
+    body += ["<h2>Data, settings and versions</h2>",
+             "<table>" + "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(v))}</td></tr>" for k, v in facts) + "</table>"]
+    body += _glossary(result)
+    return _page(f"Evaluation: {', '.join(names)}", job_id, body)
+
+
+def _job_confusions(result: dict) -> list[str]:
+    e = html.escape
+    out = []
+    for m in result["models"]:
+        details = m.get("details") or {}
+        if "confusion_matrix" not in details:
+            continue
+        labels = details["labels"]
+        head = "".join(f"<th>{e(str(label))}</th>" for label in labels)
+        body = "".join(f"<tr><th>{e(str(label))}</th>{''.join(f'<td class=num>{n}</td>' for n in row)}</tr>"
+                       for label, row in zip(labels, details["confusion_matrix"]))
+        out += [f"<h3>{e(m['name'])}: true label (rows) against prediction (columns)</h3>",
+                f"<table><tr><th></th>{head}</tr>{body}</table>"]
+    return (["<h2>Confusion matrices</h2>"] + out) if out else []
+
+
+def _job_examples(result: dict, names: list[str]) -> list[str]:
+    e = html.escape
+    examples = result.get("examples", [])
+    differ = [x for x in examples if x["disagree"]]
+    shown = (differ or examples)[:2 * SHOWN_EXAMPLES]
+    if not shown:
+        return []
+    head = "".join(f"<th>{e(n)}</th>" for n in names)
+    rows = "".join(f"<tr><td>{e(x['input'])}</td><td>{e(x['reference'])}</td>"
+                   + "".join(f"<td>{e(o)}</td>" for o in x["outputs"]) + "</tr>" for x in shown)
+    what = (f"{len(shown)} of the {len(differ):,} rows where the models do differently" if differ
+            else f"{len(shown)} of the rows (the models do the same on every row)")
+    return ["<h2>Examples side by side</h2>", f"<p class='muted'>{what}.</p>",
+            f"<table><tr><th>input</th><th>reference</th>{head}</tr>{rows}</table>"]
+
+
+def render_curve(job_id: str, result: dict) -> str:
+    e = html.escape
+    scale = result["points_scale"]
+    digits = 1 if scale != 1 else 3
+    body = ["<h2>In short</h2>",
+            f"<p>The pretrained checkpoint <b>{e(result['base_model'])}</b> and the same architecture with random "
+            f"weights were fine-tuned on growing subsets of <b>{e(result['dataset'])}</b> "
+            f"({', '.join(f'{s:,}' for s in result['sizes'])} rows), with seeds {', '.join(map(str, result['seeds']))}, "
+            f"and every model was scored on the same {result['held_out_rows'] or 0:,} held-out rows.</p>",
+            f"<p class='lead'>{e(result['summary'])}</p>"]
+    body += [f"<div class='warn'>⚠️ {e(w)}</div>" for w in result.get("warnings", [])]
+    body += ["<h2>The learning curve</h2>", curve_chart(result),
+             "<p class='muted'>Lines: the mean over seeds; shaded: from the lowest to the highest seed; dots: each "
+             "seed.</p>"]
+    by_size = {init: {p["size"]: p for p in pts} for init, pts in result["curves"].items()}
+    gaps = {g["size"]: g["gap"] for g in result["gaps"]}
+
+    def cell(p):
+        if p is None:
+            return "–"
+        seeds = ", ".join(f"{v * scale:.{digits}f}" for v in p["values"])
+        return f"{p['mean'] * scale:.{digits}f} <span class='muted'>({seeds})</span>"
+
+    rows = "".join(f"<tr><td class='num'>{s:,}</td><td class='num'>{cell(by_size.get('pretrained', {}).get(s))}</td>"
+                   f"<td class='num'>{cell(by_size.get('scratch', {}).get(s))}</td><td class='num'>"
+                   f"{(f'{gaps[s] * scale:+.{digits}f}') if s in gaps else '–'}</td></tr>" for s in result["sizes"])
+    body += [f"<h2>Held-out {e(result['metric'])} per size</h2>",
+             "<table><tr><th>training rows</th><th>pretrained: mean (each seed)</th><th>from scratch: mean (each seed)"
+             f"</th><th>gap</th></tr>{rows}</table>"]
+    settings = [*result["settings"].items(), *((n, _version(n)) for n in PACKAGES),
+                ("python", platform.python_version())]
+    body += ["<h2>Settings and versions</h2>",
+             "<table>" + "".join(f"<tr><th>{e(str(k).replace('_', ' '))}</th><td>{e(str(v))}</td></tr>"
+                                 for k, v in settings) + "</table>",
+             "<h2>Reading this report</h2><ul><li><b>From scratch</b>: the same network and vocabulary, its weights "
+             "random: everything it knows comes from these rows. The gap is what pretraining on large text brought."
+             "</li><li><b>Seeds</b> change which rows are drawn for each subset and how training starts; their "
+             "spread shows how much a single run can be trusted.</li></ul>"]
+    return _page(f"Learning curve: {result['base_model']} vs scratch", job_id, body)

@@ -122,7 +122,8 @@ def difference_in_words(first: str, second: str, metric: str, difference: Interv
         return (f"No clear difference between {second} and {first} on {metric}: {second} minus {first} is "
                 f"{d:+.{_digits(d, low, high)}f} {unit}, and the {level} includes 0.")
     better = (d > 0) == higher_is_better
-    return (f"{second[:1].upper()}{second[1:]} is {'better' if better else 'worse'} than {first} by {abs(d):.{_digits(d, low, high)}f} "
+    subject = second.capitalize() if second in ("base", "fine-tuned") else second  # a model's name stays as written
+    return (f"{subject} is {'better' if better else 'worse'} than {first} by {abs(d):.{_digits(d, low, high)}f} "
             f"{unit} ({level}).")
 
 

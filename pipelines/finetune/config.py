@@ -20,6 +20,7 @@ LORA_ALL_LINEAR = "all-linear"
 # How much of the pretrained model trains: everything, only the new head, or the head plus the top
 # `top_k_layers` layers (cheaper than full, often nearly as good on small data).
 MODES = ("full", "feature-extraction", "top-k")
+INITS = ("pretrained", "scratch")  # a model's starting weights: the checkpoint's, or random (same architecture)
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 
 # With the backbone frozen only a freshly initialised head learns, and it needs a far larger step than
@@ -87,6 +88,14 @@ class FinetuneConfig:
     # An Accelerate config file (multi-GPU, FSDP, several CPU processes) for `accelerate launch`;
     # None: STUDIO_ACCELERATE_CONFIG if set, else one process on this machine.
     accelerate_config: str | None = None
+    # Evaluation jobs and learning curves (pipelines/evaluation): every row held out (nothing trains), the
+    # held-out split's own seed (None: seed; a learning curve keeps one held-out set across its seeds),
+    # the starting weights ("scratch": the base's architecture, randomly initialised), and a learning-curve
+    # point's lean run (scores_only: no base score, no checkpoints, no saved model; scored after the last epoch).
+    held_out_only: bool = False
+    split_seed: int | None = None
+    init: str = "pretrained"
+    scores_only: bool = False
 
     def __post_init__(self) -> None:
         _one_of(self.task, TASKS, "task")
@@ -100,6 +109,7 @@ class FinetuneConfig:
         if self.prompt is not None and "{source}" not in self.prompt:
             raise ValueError("prompt must say where the source text goes: put {source} in it.")
         _one_of(self.mode, MODES, "mode")
+        _one_of(self.init, INITS, "init")
         _one_of(self.mixed_precision, MIXED_PRECISION, "mixed_precision")
         for name in ("epochs", "batch_size", "gradient_accumulation_steps", "logging_steps",
                      "top_k_layers", "max_eval_rows"):
@@ -128,6 +138,10 @@ class FinetuneConfig:
     @property
     def effective_learning_rate(self) -> float:
         return self.learning_rate if self.learning_rate is not None else DEFAULT_LEARNING_RATES[self.mode]
+
+    @property
+    def effective_split_seed(self) -> int:
+        return self.seed if self.split_seed is None else self.split_seed
 
     @property
     def effective_dataset_name(self) -> str:

@@ -23,9 +23,10 @@ class BaseModel:
     source: str  # a local folder, or a Hub id when the Hub is reachable
     revision: str | None
     config: PretrainedConfig
+    scratch: bool = False  # the checkpoint's architecture and tokenizer, its weights randomly initialised
 
 
-def resolve_base(reference: str) -> BaseModel:
+def resolve_base(reference: str, scratch: bool = False) -> BaseModel:
     """The base checkpoint behind a model reference, or a ValueError saying why it cannot be used."""
     spec = catalog.find(reference)
     source, revision = loading.weights_location(spec)
@@ -33,15 +34,21 @@ def resolve_base(reference: str) -> BaseModel:
         config = AutoConfig.from_pretrained(source, revision=revision, trust_remote_code=False)
     except (OSError, ValueError) as err:
         raise ValueError(f"Could not read the config of '{spec.name}': {first_line(err)}") from err
-    return BaseModel(spec=spec, source=source, revision=revision, config=config)
+    return BaseModel(spec=spec, source=source, revision=revision, config=config, scratch=scratch)
 
 
 def load_with_head(base: BaseModel, auto_class: str, what: str, **model_args):
-    """(model, tokenizer): the base through `transformers.<auto_class>`, a new head where it has none."""
+    """(model, tokenizer): the base through `transformers.<auto_class>`, a new head where it has none; with
+    random weights throughout for a `scratch` base."""
     common = dict(revision=base.revision, trust_remote_code=False)
     try:
         tokenizer = AutoTokenizer.from_pretrained(base.source, **common)
-        model = getattr(transformers, auto_class).from_pretrained(base.source, **model_args, **common)
+        auto = getattr(transformers, auto_class)
+        if base.scratch:  # same architecture and vocabulary, nothing learned: the baseline transfer is measured against
+            model_args.pop("ignore_mismatched_sizes", None)
+            model = auto.from_config(AutoConfig.from_pretrained(base.source, **model_args, **common))
+        else:
+            model = auto.from_pretrained(base.source, **model_args, **common)
     except (OSError, ValueError) as err:
         raise ValueError(f"Could not load '{base.spec.name}' for {what}: {first_line(err)}") from err
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:

@@ -79,9 +79,11 @@ def rotten_tomatoes_source() -> Path:
     return path
 
 
-def rotten_tomatoes_sample(rows: int, seed: int) -> Path:
-    """A CSV (text,label) of `rows` review snippets drawn with `seed`, labels positive/negative."""
-    target = settings.cache_dir() / "presets" / f"rotten-tomatoes-{rows}-seed{seed}.csv"
+def rotten_tomatoes_sample(rows: int, seed: int, start: int = 0) -> Path:
+    """A CSV (text,label) of `rows` review snippets drawn with `seed` (after the first `start` of that draw),
+    labels positive/negative."""
+    name = f"rotten-tomatoes-{rows}-seed{seed}" + (f"-from{start}" if start else "")
+    target = settings.cache_dir() / "presets" / f"{name}.csv"
     if target.is_file():
         return target
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,7 +93,8 @@ def rotten_tomatoes_sample(rows: int, seed: int) -> Path:
                            batched=True)
     reviews = reviews.map(lambda categories: {"label": [RT_LABELS[c] for c in categories]},
                           input_columns="category", batched=True)
-    sample = reviews.shuffle(seed=seed).select(range(min(rows, len(reviews)))).select_columns(["text", "label"])
+    drawn = reviews.shuffle(seed=seed)
+    sample = drawn.select(range(min(start, len(drawn)), min(start + rows, len(drawn)))).select_columns(["text", "label"])
     target.parent.mkdir(parents=True, exist_ok=True)
     # A temporary name of this call's own: two requests building the same sample at once (two
     # browsers, or one double-fired event) must not write into one shared partial file.
@@ -103,6 +106,14 @@ def rotten_tomatoes_sample(rows: int, seed: int) -> Path:
     finally:
         Path(partial.name).unlink(missing_ok=True)
     return target
+
+
+def rotten_tomatoes_unseen(rows: int = 1000) -> Path:
+    """Snippets drawn after every Rotten Tomatoes preset's rows (they take theirs from the start of the same
+    shuffle): fresh test rows for the models those presets made (the corpus itself repeats a few snippets:
+    2 of these 1,000 are also in the presets' rows)."""
+    seen = RT_DEFAULTS["max_train_rows"] + RT_DEFAULTS["max_eval_rows"]
+    return rotten_tomatoes_sample(rows, 42, start=seen)
 
 
 def rotten_tomatoes_adapted(**overrides) -> list[FinetuneConfig]:

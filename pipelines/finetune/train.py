@@ -74,7 +74,7 @@ class Session:
 def setup(run: RunFolder, config: FinetuneConfig, accelerator: Accelerator) -> Session:
     task = tasks.for_config(config)
     rows, columns = load_rows(config.data_file, task, config.columns)
-    base = resolve_base(base_reference(config))
+    base = resolve_base(base_reference(config), scratch=config.init == "scratch")
     prepared = task.prepare(rows, base, config)
     if config.lora:  # adapters train beside the frozen weights; merged into them when the run saves
         model = lora.wrap(prepared.model, config, task.peft_task_type)
@@ -119,7 +119,7 @@ def train(run: RunFolder, resume: bool = False) -> str:
     if accelerator.is_main_process:
         run.write_status("running", pid=os.getpid())
         run.append_log(_start_entry(config, session, accelerator, progress))
-    if progress.base is None:  # "base": the model as training starts, a new head untrained
+    if progress.base is None and not config.scores_only:  # "base": the model as training starts, a new head untrained
         progress.base = _evaluate(run, session, accelerator, progress, "base")
     state = _run_epochs(run, config, session, progress, accelerator)
     if state == "finished":
@@ -163,14 +163,18 @@ def _run_epochs(run: RunFolder, config: FinetuneConfig, session: Session, progre
                 clock = time.perf_counter()
             if run.stop_requested():
                 progress.train_time_s += time.perf_counter() - clock
-                _save_checkpoint(run, accelerator, progress)
+                if not config.scores_only:
+                    _save_checkpoint(run, accelerator, progress)
                 if accelerator.is_main_process:
                     run.write_status("stopped", f"Stopped at step {progress.step}; resume continues from there.")
                 return "stopped"
         progress.train_time_s += time.perf_counter() - clock
         progress.epoch, progress.batches_in_epoch = epoch + 1, 0
+        if config.scores_only and progress.epoch < config.epochs:
+            continue
         progress.last = _evaluate(run, session, accelerator, progress, "fine_tuned")
-        _save_checkpoint(run, accelerator, progress)
+        if not config.scores_only:
+            _save_checkpoint(run, accelerator, progress)
     return "finished"
 
 
@@ -228,18 +232,33 @@ def _finish(run: RunFolder, config: FinetuneConfig, session: Session, progress: 
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
+    if config.scores_only:  # a learning-curve point: its held-out score is all that is kept
+        _write_result(run, _point_result(config, session, progress))
+        run.write_status("finished", f"Held-out {session.task.headline(progress.last['metrics'])}.")
+        return
     session.task.save(lora.merged(accelerator.unwrap_model(session.model)), session.prepared, run.model_dir)
     result = _result(run, config, session, progress, accelerator)
     card.write_model_card(run.model_dir, config, result, session.task)
     registry.register_model(run.model_dir, result["registered_as"], session.task.picker_note(config, result),
                             session.task.registered_tasks())
-    tmp = run.result_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, run.result_file)
+    _write_result(run, result)
     # A finished run is not resumed, and its checkpoint (optimizer state included) is three times the model.
     shutil.rmtree(run.checkpoint_dir.parent, ignore_errors=True)
     task = session.task
     run.write_status("finished", f"Held-out {task.headline(result['fine_tuned'])} (base {task.headline(result['base'])}).")
+
+
+def _point_result(config: FinetuneConfig, session: Session, progress: Progress) -> dict:
+    return {"task": session.task.name, "metric": session.task.metric, "higher_is_better": session.task.higher_is_better,
+            "fine_tuned": progress.last["metrics"], "init": config.init, "seed": config.seed,
+            "train_rows": session.prepared.train_rows, "held_out_rows": session.prepared.held_out_rows,
+            "epochs": progress.epoch, "steps": progress.step, "training_time_s": round(progress.train_time_s, 2)}
+
+
+def _write_result(run: RunFolder, result: dict) -> None:
+    tmp = run.result_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, run.result_file)
 
 
 def _result(run: RunFolder, config: FinetuneConfig, session: Session, progress: Progress,

@@ -161,6 +161,11 @@ class FinetuneTask:
     def evaluate(self, model, loader, accelerator, prepared: Prepared) -> Evaluation:
         raise NotImplementedError
 
+    def held_out_rows(self, rows: datasets.Dataset, config: FinetuneConfig, facts: dict) -> datasets.Dataset:
+        """The rows (task columns, as read_rows gives them) a run with this config and these facts held out:
+        what an evaluation scores other models on."""
+        return random_split(rows, config)[1]
+
     def save(self, model, prepared: Prepared, folder) -> None:
         """Write the trained model as a save_pretrained folder."""
         model.save_pretrained(folder)
@@ -206,13 +211,24 @@ class FinetuneTask:
         return [o.score for o in evaluation.outputs]
 
 
+def held_out_only(rows: datasets.Dataset) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """(train, held out) of an evaluation job: every row held out. The training side keeps the first row
+    only so that each task's encoding runs as it does for a run (an empty table maps to no columns); nothing
+    trains on it."""
+    return rows.select(range(min(1, len(rows)))), rows
+
+
 def random_split(rows: datasets.Dataset, config: FinetuneConfig) -> tuple[datasets.Dataset, datasets.Dataset]:
-    """(train, held out): a random share with the run's seed (at most config.max_eval_rows held out), the
-    training rows cut to config.max_train_rows."""
+    """(train, held out): a random share with the run's split seed (at most config.max_eval_rows held out),
+    the training rows cut to config.max_train_rows; every row held out for an evaluation job."""
+    if config.held_out_only:
+        return held_out_only(rows)
     n_eval = max(1, min(config.max_eval_rows, round(len(rows) * config.eval_fraction)))
-    parts = rows.train_test_split(test_size=n_eval, seed=config.seed)
+    parts = rows.train_test_split(test_size=n_eval, seed=config.effective_split_seed)
     train = parts["train"]
     if config.max_train_rows is not None and config.max_train_rows < len(train):
+        if config.split_seed is not None:  # a held-out set of its own: the training rows drawn with the seed
+            train = train.shuffle(seed=config.seed)
         train = train.select(range(config.max_train_rows))
     return train, parts["test"]
 

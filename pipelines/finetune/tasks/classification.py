@@ -16,7 +16,7 @@ import datasets
 
 from pipelines.finetune import guardrails
 from pipelines.finetune.config import FinetuneConfig
-from pipelines.finetune.tasks.base import (ExampleOutput, Evaluation, FinetuneTask, Prepared, Role,
+from pipelines.finetune.tasks.base import (ExampleOutput, Evaluation, FinetuneTask, Prepared, Role, held_out_only,
                                            require_string_column, require_text_cells)
 from pipelines.models import kinds
 from pipelines.text.columns import LABEL_NAMES, TEXT_NAMES, guess_label_column
@@ -93,6 +93,11 @@ class Classification(FinetuneTask):
         texts, label_names = prepared.context
         return score(predicted, references, confidences, true, texts, label_names)
 
+    def held_out_rows(self, rows: datasets.Dataset, config: FinetuneConfig, facts: dict) -> datasets.Dataset:
+        names = tuple(facts["labels"])  # the run's label order, which its stratified split depended on
+        held = split(rows, names, config)[1]
+        return datasets.Dataset.from_dict({"text": held["text"], "label": [names[i] for i in held["label"]]})
+
     def example_values(self, evaluation: Evaluation) -> list[float]:
         """A row is won by being right, not by a higher probability of the true label."""
         return [o.parts[0] for o in evaluation.outputs]
@@ -151,14 +156,17 @@ def head_labels(config, data_labels: list[str]) -> tuple[tuple[str, ...], bool]:
 
 def split(rows: datasets.Dataset, label_names: tuple[str, ...],
           config: FinetuneConfig) -> tuple[datasets.Dataset, datasets.Dataset]:
-    """(train, held out): stratified by label with the run's seed; labels as class ids."""
+    """(train, held out): stratified by label with the run's split seed (the training rows drawn with its
+    seed when cut to max_train_rows); labels as class ids. Every row held out for an evaluation job."""
     index = {name: i for i, name in enumerate(label_names)}
     features = datasets.Features({"text": datasets.Value("string"),
                                   "label": datasets.ClassLabel(names=list(label_names))})
     table = datasets.Dataset.from_dict({"text": rows["text"], "label": [index[v] for v in rows["label"]]},
                                        features=features)
+    if config.held_out_only:
+        return held_out_only(table)
     n_eval = max(len(label_names), min(config.max_eval_rows, round(len(table) * config.eval_fraction)))
-    parts = table.train_test_split(test_size=n_eval, stratify_by_column="label", seed=config.seed)
+    parts = table.train_test_split(test_size=n_eval, stratify_by_column="label", seed=config.effective_split_seed)
     train = parts["train"]
     if config.max_train_rows is not None and config.max_train_rows < len(train):
         if config.max_train_rows < 2 * len(label_names):

@@ -25,7 +25,7 @@ import numpy as np
 from pipelines.finetune import guardrails
 from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.tasks.base import (ExampleOutput, Evaluation, FinetuneTask, Prepared, Role, cell_text,
-                                           rows_list)
+                                           held_out_only, rows_list)
 from pipelines.models import kinds
 
 MIN_ROWS = 20
@@ -116,6 +116,9 @@ class ExtractiveQA(FinetuneTask):
 
     def input_key(self, row: dict) -> str:
         return f"{row['question']}\n{row['context']}"
+
+    def held_out_rows(self, rows: datasets.Dataset, config: FinetuneConfig, facts: dict) -> datasets.Dataset:
+        return split_by_context(rows, config)[1]
 
     def evaluate(self, model, loader, accelerator, prepared: Prepared) -> Evaluation:
         from pipelines.finetune.metrics import load_metric
@@ -209,6 +212,8 @@ def _raise_problems(problems: dict[str, list[int]], columns: dict[str, str]) -> 
 def split_by_context(rows: datasets.Dataset, config: FinetuneConfig) -> tuple[datasets.Dataset, datasets.Dataset]:
     """(train, held out) with every question of a context on the same side, contexts drawn with the
     run's seed until the held-out side has its share of the questions."""
+    if config.held_out_only:
+        return held_out_only(rows)
     by_context: dict[str, list[int]] = {}
     for i, context in enumerate(rows["context"]):
         by_context.setdefault(context, []).append(i)
@@ -216,7 +221,7 @@ def split_by_context(rows: datasets.Dataset, config: FinetuneConfig) -> tuple[da
         raise ValueError("Every row has the same context; held-out questions must be about other contexts. "
                          "Add rows with at least one more context.")
     contexts = list(by_context)
-    random.Random(config.seed).shuffle(contexts)
+    random.Random(config.effective_split_seed).shuffle(contexts)
     wanted = max(1, min(config.max_eval_rows, round(len(rows) * config.eval_fraction)))
     held, train = [], []
     for context in contexts:

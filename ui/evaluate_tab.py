@@ -1,0 +1,398 @@
+"""The Evaluate tab: several models scored on the same labelled rows, and transfer vs scratch.
+
+Both jobs run in their own process (pipelines/evaluation/jobs.py): Start writes the job's folder and
+returns; a timer follows the folder, so a reload (the watched job is this browser's own state, kept in
+localStorage) or another browser shows the same job.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from pipelines.evaluation import curve, jobs, scoring
+from pipelines.finetune import presets, runs
+from pipelines.finetune.config import DEFAULT_BASE_MODEL, FinetuneConfig
+from pipelines.models import catalog, kinds
+from ui import common, evaluate_view
+
+TASK = "evaluate"
+TITLE = "Evaluate"
+POLL_S = 2.0
+SOURCES = ["A past run's held-out rows", "A labelled file", "Built-in: 1,000 Rotten Tomatoes snippets"]
+TASK_CHOICES = [("Text classification", "classification"), ("Extractive question answering", "extractive-qa"),
+                ("Encoder-decoder (summarization or translation)", "seq2seq"),
+                ("Causal LM (summarization, translation or plain text)", "causal-lm")]
+PURPOSES = [("(not generative)", ""), ("summarization", "summarization"), ("translation", "translation"),
+            ("plain text (perplexity)", "generation")]
+CURVE_SOURCES = ["Built-in: Rotten Tomatoes (1,000 training rows, 500 held out)", "A labelled file"]
+WATCHED_KEY = "transfer-studio-evaluation"
+CURVE_KEY = "transfer-studio-learning-curve"
+
+
+# --- the API -----------------------------------------------------------------------------------------
+
+@common.shows_errors
+def start_evaluation(models: list[str] | str, from_run: str, data_file, task: str, columns: str, purpose: str,
+                     max_rows: float, batch_size: float) -> dict:
+    """Score 1-4 models on the same labelled rows in a background process: a past run's held-out rows
+    (`from_run`, a run id), else an uploaded file of `task` (columns guessed, or "role=column, ..."). The
+    first model is the one the others are compared with. Returns {"evaluation_id", "status"} at once."""
+    job = scoring.start_evaluation(
+        models, from_run=(from_run or "").strip() or None,
+        data_file=str(common.file_path(data_file)) if data_file else None, task=task or "classification",
+        columns=parse_columns(columns), purpose=purpose or None, max_rows=int(max_rows or scoring.DEFAULT_MAX_ROWS),
+        batch_size=int(batch_size or scoring.DEFAULT_BATCH_SIZE))
+    return {"evaluation_id": job.id, "status": job.status()["state"]}
+
+
+@common.shows_errors
+def evaluation_status(evaluation_id: str) -> dict:
+    """Where an evaluation stands ({"state", "message", "done", "total"}), and its result once finished:
+    per model the metrics with 95% intervals and throughput, paired comparisons with the first model,
+    per-row outputs."""
+    job = jobs.find_job("evaluation", evaluation_id)
+    return {"evaluation_id": job.id, **_public(job.status()), "result": job.result()}
+
+
+@common.shows_errors
+def start_learning_curve(data_file, task: str, columns: str, base_model: str, sizes: str, seeds: str,
+                         epochs: float, learning_rate: float, batch_size: float) -> dict:
+    """Fine-tune `base_model` and the same architecture from random weights on growing subsets (`sizes`,
+    e.g. "50, 100, 200, 500, 1000"), each with every seed, all scored on one held-out set, in a background
+    process. No file: the built-in Rotten Tomatoes curve. Returns {"curve_id", "status"} at once."""
+    seed_list = [int(s) for s in str(seeds or "1, 2").replace(",", " ").split()]
+    if data_file:
+        config = FinetuneConfig(task=task or "classification", data_file=str(common.file_path(data_file)),
+                                columns=parse_columns(columns), base_model=(base_model or DEFAULT_BASE_MODEL).strip(),
+                                max_eval_rows=500)
+        upload, preset = common.file_path(data_file), None
+    else:
+        (config,) = presets.preset_configs(curve.PRESET, **curve.PRESET_SETTINGS)
+        config = config.with_changes(base_model=(base_model or DEFAULT_BASE_MODEL).strip())
+        upload, preset = None, curve.PRESET
+    config = config.with_changes(epochs=int(epochs or config.epochs), batch_size=int(batch_size or config.batch_size),
+                                 learning_rate=float(learning_rate) if learning_rate else config.learning_rate)
+    job = curve.start_curve(config, sizes or curve.DEFAULT_SIZES, seed_list, upload=upload, preset=preset)
+    return {"curve_id": job.id, "status": job.status()["state"]}
+
+
+@common.shows_errors
+def learning_curve_status(curve_id: str) -> dict:
+    """Where a learning curve stands ({"state", "message", "done", "total"} points), and its result once
+    finished: per init and size each seed's score, their mean and spread, the gap in words."""
+    job = jobs.find_job("learning-curve", curve_id)
+    return {"curve_id": job.id, **_public(job.status()), "result": job.result()}
+
+
+def _public(status: dict) -> dict:
+    return {k: status.get(k) for k in ("state", "message", "done", "total")}
+
+
+def parse_columns(text: str | dict | None) -> dict[str, str]:
+    """'text=review, label=stars' (or a dict) -> {"text": "review", "label": "stars"}."""
+    if isinstance(text, dict):
+        return {str(k): str(v) for k, v in text.items() if v}
+    columns = {}
+    for part in (text or "").replace(";", ",").split(","):
+        if not part.strip():
+            continue
+        role, sep, column = part.partition("=")
+        if not sep or not role.strip() or not column.strip():
+            raise ValueError(f"Columns are written role=column, separated by commas (e.g. text=review, label=stars); "
+                             f"got '{part.strip()}'.")
+        columns[role.strip()] = column.strip()
+    return columns
+
+
+# --- the view ----------------------------------------------------------------------------------------
+
+def model_choices() -> list[tuple[str, str]]:
+    """Every model any task can run, and the ones fine-tuned here, once each."""
+    seen, choices = set(), []
+    for task in kinds.TASKS:
+        for spec in catalog.entries(task):
+            if spec.name not in seen:
+                seen.add(spec.name)
+                choices.append((common.model_label(spec), spec.name))
+    return choices
+
+
+def finished_runs() -> list[tuple[str, str]]:
+    return [(f"{r.id} · {r.task} · {r.dataset} · {r.model_name}", r.id) for r in runs.list_runs()
+            if r.state == "finished" and r.task in scoring.SCORED_TASKS]
+
+
+def refresh_choices() -> tuple[dict, dict]:
+    return gr.update(choices=model_choices()), gr.update(choices=finished_runs())
+
+
+def proposed_models(run_id: str | None) -> list[str]:
+    """A run's base and its fine-tuned model: the comparison people ask for first."""
+    try:
+        result = runs.find_run(run_id).result() or {} if run_id else {}
+    except ValueError:
+        return []
+    return [m for m in (result.get("base_model"), result.get("registered_as")) if m]
+
+
+def run_models(run_id: str | None) -> dict:
+    """Choosing a run proposes its two models."""
+    return gr.update(value=proposed_models(run_id)) if run_id else gr.skip()
+
+
+def on_page_load() -> tuple[dict, dict, list[list]]:
+    """The newest finished run and its two models, ready to evaluate; the past evaluations."""
+    choices = finished_runs()
+    first = choices[0][1] if choices else None
+    return (gr.update(choices=choices, value=first), gr.update(choices=model_choices(), value=proposed_models(first)),
+            past_jobs("evaluation"))
+
+
+def show_source(source: str) -> tuple[dict, dict]:
+    return gr.update(visible=source == SOURCES[0]), gr.update(visible=source == SOURCES[1])
+
+
+@common.shows_errors
+def start_from_form(source: str, models, from_run, upload, task, columns, purpose, max_rows, batch_size) -> dict:
+    if source == SOURCES[0]:
+        if not from_run:
+            raise ValueError("Pick a finished run: its held-out rows are what the models are scored on.")
+        return start_evaluation(models, from_run, None, task, "", "", max_rows, batch_size)
+    if source == SOURCES[2]:
+        return start_evaluation(models, "", str(presets.rotten_tomatoes_unseen()), "classification", "", "",
+                                max_rows, batch_size)
+    if upload is None:
+        raise ValueError("Upload a labelled file (CSV, TSV, JSON, JSONL or Parquet) first.")
+    return start_evaluation(models, "", upload, task, columns, purpose, max_rows, batch_size)
+
+
+def watch(started: dict, key: str) -> tuple[str, str, None]:
+    return started[key], started[key], None
+
+
+def show_evaluation(job_id: str | None, shown, shown_filter: str):
+    """The watched evaluation's view; skipped when nothing changed since this browser's last look."""
+    if not job_id:
+        return (gr.skip(),) * 9 + (None,)
+    try:
+        job = jobs.find_job("evaluation", job_id)
+    except ValueError:
+        return (gr.skip(),) * 9 + (None,)
+    status = job.status()
+    seen = [job.id, status.get("state"), status.get("message"), shown_filter]
+    if seen == shown:
+        return (gr.skip(),) * 10
+    result = job.result()
+    active = status.get("state") in jobs.ACTIVE
+    return (evaluate_view.status_markdown(job.id, status), evaluate_view.progress_html(status),
+            evaluate_view.summary_markdown(result), evaluate_view.model_rows(result),
+            evaluate_view.comparison_rows(result), evaluate_view.confusion_markdown(result),
+            evaluate_view.example_rows(result, shown_filter),
+            gr.update(interactive=active), job.id, seen)
+
+
+def show_curve(job_id: str | None, shown):
+    if not job_id:
+        return (gr.skip(),) * 6 + (None,)
+    try:
+        job = jobs.find_job("learning-curve", job_id)
+    except ValueError:
+        return (gr.skip(),) * 6 + (None,)
+    from pipelines.evaluation.report import curve_chart
+
+    status = job.status()
+    seen = [job.id, status.get("state"), status.get("message")]
+    if seen == shown:
+        return (gr.skip(),) * 7
+    result = job.result() or _partial_curve(job)
+    active = status.get("state") in jobs.ACTIVE
+    summary = f"**{result['summary']}**" if result and job.result() else ""
+    return (evaluate_view.status_markdown(job.id, status, "Learning curve"), evaluate_view.progress_html(status),
+            curve_chart(result), evaluate_view.curve_rows(result), summary, gr.update(interactive=active), job.id, seen)
+
+
+def _partial_curve(job: jobs.JobFolder) -> dict | None:
+    """The points scored so far, drawn while the curve trains."""
+    spec = job.config
+    config = FinetuneConfig.from_dict(spec["finetune_config"])
+    result = curve.summarise(job, spec, config, [])
+    return result if any(result["curves"].values()) else None
+
+
+@common.shows_errors
+def stop_job(kind: str, job_id: str) -> None:
+    jobs.request_stop(jobs.find_job(kind, job_id))
+    gr.Info("Stop requested.")
+
+
+@common.shows_errors
+def continue_curve(job_id: str) -> None:
+    jobs.continue_job(jobs.find_job("learning-curve", job_id))
+
+
+@common.shows_errors
+def make_report(job_id: str) -> dict:
+    from pipelines.evaluation.report import write_for
+
+    return gr.update(value=str(write_for(job_id)), visible=True)
+
+
+def past_jobs(kind: str) -> list[list]:
+    rows = []
+    for job in jobs.list_jobs(kind)[:50]:
+        status, config = job.status(), job.config
+        what = ", ".join(config.get("models", [])) if kind == "evaluation" else config["finetune_config"]["base_model"]
+        rows.append([job.id, status.get("state"), config.get("task"), what])
+    return rows
+
+
+def select_job(rows, evt: gr.SelectData) -> tuple[str, str, None]:
+    job_id = rows.iloc[evt.index[0], 0] if hasattr(rows, "iloc") else rows[evt.index[0]][0]
+    return job_id, job_id, None
+
+
+def build_evaluation() -> None:
+    private = dict(api_visibility="private")
+    with gr.Row():
+        with gr.Column(scale=3):
+            source = gr.Radio(SOURCES, value=SOURCES[0], label="Rows to score", elem_id="evaluate-source")
+            with gr.Group(visible=True) as run_box:
+                from_run = gr.Dropdown(finished_runs(), value=None, label="Finished run (its held-out rows, the same "
+                                       "split it was scored on)", elem_id="evaluate-run")
+            with gr.Group(visible=False) as file_box:
+                upload = gr.File(label="Labelled file", file_types=[".csv", ".tsv", ".json", ".jsonl", ".parquet"])
+                with gr.Row():
+                    task = gr.Dropdown(TASK_CHOICES, value="classification", label="Task")
+                    purpose = gr.Dropdown(PURPOSES, value="", label="Generative purpose")
+                columns = gr.Textbox("", label="Columns (optional)", placeholder="text=review, label=stars")
+            models = gr.Dropdown(model_choices(), multiselect=True, allow_custom_value=True, max_choices=4,
+                                 label="Models (1 to 4; the others are compared with the first)",
+                                 elem_id="evaluate-models")
+            with gr.Row():
+                max_rows = gr.Number(scoring.DEFAULT_MAX_ROWS, label="Rows at most", precision=0, minimum=1)
+                batch = gr.Number(scoring.DEFAULT_BATCH_SIZE, label="Batch size", precision=0, minimum=1)
+            with gr.Row():
+                start = gr.Button("Evaluate", variant="primary", elem_id="evaluate-start")
+                refresh = gr.Button("↻ Runs and models", size="sm")
+        with gr.Column(scale=4):
+            job_id = gr.Textbox(label="Evaluation being watched", elem_id="evaluate-id",
+                                info="Kept in this browser: a reload comes back to it.")
+            state = gr.Markdown(elem_id="evaluate-status")
+            bar = gr.HTML()
+            stop = gr.Button("Stop", variant="stop", interactive=False, size="sm")
+    summary = gr.Markdown(elem_id="evaluate-summary")
+    model_table = gr.Dataframe(headers=evaluate_view.MODEL_HEADERS, label="Each model on the same rows",
+                               interactive=False, wrap=True, elem_id="evaluate-models-table")
+    comparison = gr.Dataframe(headers=evaluate_view.COMPARISON_HEADERS, interactive=False, wrap=True,
+                              label="Paired comparison with the first model (same rows)", elem_id="evaluate-comparison")
+    confusion = gr.Markdown(elem_id="evaluate-confusion")
+    shown_filter = gr.Radio(evaluate_view.FILTERS, value=evaluate_view.FILTERS[0], label="Examples to show")
+    examples = gr.Dataframe(headers=evaluate_view.example_headers(None), interactive=False, wrap=True, max_height=360,
+                            label="Per-row outputs beside the reference", elem_id="evaluate-examples")
+    with gr.Row():
+        report = gr.Button("Make a report (.html)", size="sm", elem_id="evaluate-report")
+        report_file = gr.File(label="Report: opens offline", visible=False, interactive=False, height=80,
+                              elem_id="evaluate-report-file")
+    with gr.Accordion("Past evaluations (click a row to watch it)", open=False):
+        past = gr.Dataframe(headers=["Evaluation", "State", "Task", "Models"], interactive=False, max_height=240)
+    with gr.Accordion("Status as JSON (what the API returns)", open=False):
+        as_json = gr.JSON(label="Status")
+        status_button = gr.Button("↻ Status", size="sm")
+
+    watched = gr.BrowserState(None, storage_key=WATCHED_KEY, secret=WATCHED_KEY)
+    shown = gr.State(None)
+    outputs = [state, bar, summary, model_table, comparison, confusion, examples, stop, job_id, shown]
+    source.change(show_source, source, [run_box, file_box], **private)
+    from_run.change(run_models, from_run, models, **private)
+    refresh.click(refresh_choices, outputs=[models, from_run], **private)
+    # the public endpoint takes the API's arguments; the form's own click maps the source radio onto them
+    hidden_run, hidden_file = gr.Textbox(visible=False), gr.File(visible=False)
+    hidden_start = gr.Button(visible=False)
+    hidden_start.click(start_evaluation, [models, hidden_run, hidden_file, task, columns, purpose, max_rows, batch],
+                       as_json, api_name="start_evaluation")
+    start.click(start_from_form, [source, models, from_run, upload, task, columns, purpose, max_rows, batch], as_json,
+                **private).success(lambda s: watch(s, "evaluation_id"), as_json, [watched, job_id, shown], **private)
+    status_button.click(evaluation_status, job_id, as_json, api_name="evaluation_status")
+    gr.Timer(POLL_S).tick(show_evaluation, [watched, shown, shown_filter], outputs, show_progress="hidden", **private)
+    shown_filter.change(show_evaluation, [watched, gr.State(None), shown_filter], outputs, **private)
+    job_id.submit(lambda j: ((j or "").strip(), None), job_id, [watched, shown], **private)
+    stop.click(lambda j: stop_job("evaluation", j), job_id, **private)
+    report.click(make_report, job_id, report_file, **private)
+    gr.on(None, on_page_load, None, [from_run, models, past], show_progress="hidden", **private)
+    past.select(select_job, past, [watched, job_id, shown], **private)
+
+
+def build_curve() -> None:
+    private = dict(api_visibility="private")
+    gr.Markdown("Does pretraining help on **your** data, and by how much? The chosen checkpoint and the same "
+                "architecture with random weights are fine-tuned on growing subsets, with two seeds each, and "
+                "scored on one held-out set. The gap between the curves is what transfer learning buys.")
+    with gr.Row():
+        with gr.Column(scale=3):
+            source = gr.Radio(CURVE_SOURCES, value=CURVE_SOURCES[0], label="Data", elem_id="curve-source")
+            with gr.Group(visible=False) as file_box:
+                upload = gr.File(label="Labelled file", file_types=[".csv", ".tsv", ".json", ".jsonl", ".parquet"],
+                                 elem_id="curve-file")
+                task = gr.Dropdown(TASK_CHOICES[:2], value="classification", label="Task")
+                columns = gr.Textbox("", label="Columns (optional)", placeholder="text=review, label=stars")
+            base = gr.Dropdown(model_choices(), value=DEFAULT_BASE_MODEL, allow_custom_value=True,
+                               label="Pretrained checkpoint", elem_id="curve-base")
+            sizes = gr.Textbox(", ".join(map(str, curve.DEFAULT_SIZES)), label="Training rows per point",
+                               elem_id="curve-sizes")
+            seeds = gr.Textbox("1, 2", label="Seeds", elem_id="curve-seeds")
+            with gr.Row():
+                epochs = gr.Number(3, label="Epochs (more on small subsets)", precision=0, minimum=1,
+                                   elem_id="curve-epochs")
+                lr = gr.Number(curve.PRESET_SETTINGS["learning_rate"], label="Learning rate", elem_id="curve-lr")
+                batch = gr.Number(32, label="Batch size", precision=0, minimum=1, elem_id="curve-batch")
+            start = gr.Button("Run the learning curve", variant="primary", elem_id="curve-start")
+        with gr.Column(scale=4):
+            job_id = gr.Textbox(label="Learning curve being watched", elem_id="curve-id",
+                                info="Kept in this browser: a reload comes back to it.")
+            state = gr.Markdown(elem_id="curve-status")
+            bar = gr.HTML()
+            with gr.Row():
+                stop = gr.Button("Stop", variant="stop", interactive=False, size="sm")
+                again = gr.Button("Continue a stopped curve", size="sm")
+    plot = gr.HTML(elem_id="curve-plot")
+    summary = gr.Markdown(elem_id="curve-summary")
+    table = gr.Dataframe(headers=evaluate_view.CURVE_HEADERS, interactive=False, label="Held-out score per size",
+                         elem_id="curve-table")
+    with gr.Row():
+        report = gr.Button("Make a report (.html)", size="sm", elem_id="curve-report")
+        report_file = gr.File(label="Report: opens offline", visible=False, interactive=False, height=80,
+                              elem_id="curve-report-file")
+    with gr.Accordion("Past learning curves (click a row to watch it)", open=False):
+        past = gr.Dataframe(headers=["Curve", "State", "Task", "Checkpoint"], interactive=False, max_height=240)
+    with gr.Accordion("Status as JSON (what the API returns)", open=False):
+        as_json = gr.JSON(label="Status")
+        status_button = gr.Button("↻ Status", size="sm")
+
+    watched = gr.BrowserState(None, storage_key=CURVE_KEY, secret=CURVE_KEY)
+    shown = gr.State(None)
+    outputs = [state, bar, plot, table, summary, stop, job_id, shown]
+    source.change(lambda s: gr.update(visible=s == CURVE_SOURCES[1]), source, file_box, **private)
+    file_in = gr.File(visible=False)
+    source.change(lambda s, u: u if s == CURVE_SOURCES[1] else None, [source, upload], file_in, **private)
+    upload.change(lambda s, u: u if s == CURVE_SOURCES[1] else None, [source, upload], file_in, **private)
+    start.click(start_learning_curve, [file_in, task, columns, base, sizes, seeds, epochs, lr, batch], as_json,
+                api_name="start_learning_curve").success(lambda s: watch(s, "curve_id"), as_json,
+                                                         [watched, job_id, shown], **private)
+    status_button.click(learning_curve_status, job_id, as_json, api_name="learning_curve_status")
+    gr.Timer(POLL_S).tick(show_curve, [watched, shown], outputs, show_progress="hidden", **private)
+    job_id.submit(lambda j: ((j or "").strip(), None), job_id, [watched, shown], **private)
+    stop.click(lambda j: stop_job("learning-curve", j), job_id, **private)
+    again.click(continue_curve, job_id, **private).success(lambda: None, outputs=shown, **private)
+    report.click(make_report, job_id, report_file, **private)
+    gr.on(None, lambda: past_jobs("learning-curve"), None, past, show_progress="hidden", **private)
+    past.select(select_job, past, [watched, job_id, shown], **private)
+
+
+def build() -> None:
+    gr.Markdown("Score models on labelled rows with 95% confidence intervals and paired comparisons, or measure "
+                "what pretraining is worth on your data. Both run in the background: leave and come back.")
+    with gr.Tab("Compare models on labelled rows"):
+        build_evaluation()
+    with gr.Tab("Transfer vs scratch (learning curve)"):
+        build_curve()
+    return None

@@ -22,7 +22,7 @@ for _name, _value in dict(common.QUIET, OMP_WAIT_POLICY="PASSIVE").items():
 
 # In running order: the peak first, since the others report fractions of it.
 BENCHMARKS = ("peak", "pipelines_vs_ref", "precision", "app_load", "cold_start", "finetune_vs_trainer",
-              "qa_finetune_vs_trainer", "lora_finetune_vs_trainer")
+              "qa_finetune_vs_trainer", "lora_finetune_vs_trainer", "evaluation_batching")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -90,6 +90,13 @@ def precision(result: dict) -> str:
                   for task, p in result["tasks"].items()])
 
 
+def evaluation_batching(result: dict) -> str:
+    rates = result["rows_per_s"]
+    return table(["rows", "batch", "rows/s", "one call per row: rows/s", "speed-up", "labels agree"],
+                 [[result["rows"], result["batch_size"], f"{rates['batch ' + str(result['batch_size'])]:.0f}",
+                   f"{rates['batch 1']:.0f}", f"{result['ratio']:.1f}x", f"{result['label_agreement']:.1%}"]])
+
+
 def peak(result: dict) -> str:
     return table(["device", "dtype", "peak GFLOP/s (median)", "at n"],
                  [[device, dtype, found["gflops"], found["size"]]
@@ -102,7 +109,8 @@ def targets(result: dict) -> str:
 
 
 SECTIONS = {"peak": peak, "pipelines_vs_ref": pipelines, "precision": precision, "app_load": app_load,
-            "cold_start": cold_start, "finetune_vs_trainer": finetune, "qa_finetune_vs_trainer": finetune, "lora_finetune_vs_trainer": finetune}
+            "cold_start": cold_start, "finetune_vs_trainer": finetune, "qa_finetune_vs_trainer": finetune, "lora_finetune_vs_trainer": finetune,
+            "evaluation_batching": evaluation_batching}
 
 
 def main(folder: Path) -> None:

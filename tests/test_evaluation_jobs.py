@@ -84,8 +84,11 @@ def test_an_evaluation_of_a_runs_models_repeats_the_runs_scores(trained):
     assert sum(e["disagree"] for e in examples) == compared["tally"]["wins"] + compared["tally"]["losses"]
     assert any("untrained head" in w for w in result["warnings"])  # the base encoder's head is new
 
-    page = write_for(job.id).read_text()
+    report, markdown = write_for(job.id)
+    page = report.read_text()
     assert html.escape(compared["summary"], quote=False) in page or html.escape(compared["summary"]) in page
+    text = markdown.read_text()
+    assert markdown.name == "report.md" and compared["summary"] in text and "| model | accuracy (95% CI)" in text
     for model in result["models"]:
         assert html.escape(model["name"]) in page
     assert "<script" not in page and "http" not in re.sub(r"xmlns='http://www.w3.org/2000/svg'", "", page)
@@ -163,7 +166,8 @@ def test_a_learning_curve_stops_continues_and_reports(home, keywords_csv):
     assert {p["size"]: p["epochs"] for p in result["points"]}[12] == curve.epochs_for(12, 1, 8) == 40
     assert all(p["steps"] >= curve.MIN_STEPS for p in result["points"])
 
-    page = write_for(job.id).read_text()
+    page, markdown = (path.read_text() for path in write_for(job.id))
+    assert result["summary"] in markdown and "| 24 |" in markdown
     assert "<svg" in page and html.escape(result["summary"], quote=False) in page
     assert f"{result['curves']['pretrained'][0]['mean'] * result['points_scale']:.1f}" in page  # accuracy in points
 
@@ -189,7 +193,9 @@ def test_the_api_starts_and_follows_an_evaluation_and_reports_it(trained):
         assert [m["name"] for m in status["result"]["models"]] == models
         assert status["result"]["comparisons"][0]["tally"] == result["comparison"]["tally"]
         report = client.predict(evaluation_id, api_name="/make_report")  # the file component's update
-        page = open(report["value"] if isinstance(report, dict) else report).read()
+        files = report["value"] if isinstance(report, dict) else report
+        assert [f.rsplit("/", 1)[-1] for f in files] == ["report.html", "report.md"]
+        page = open(files[0]).read()
         assert "Paired comparison with the first model" in page and html.escape(models[1]) in page
         with pytest.raises(AppError, match="at most 4"):
             client.predict(["a", "b", "c", "d", "e"], trained.id, None, "classification", "", "", 100, 8,

@@ -232,9 +232,10 @@ def continue_curve(job_id: str) -> None:
 
 @common.shows_errors
 def make_report(job_id: str) -> dict:
+    """An evaluation's or a learning curve's report.html and report.md."""
     from pipelines.evaluation.report import write_for
 
-    return gr.update(value=str(write_for(job_id)), visible=True)
+    return gr.update(value=[str(path) for path in write_for(job_id)], visible=True)
 
 
 def past_jobs(kind: str) -> list[list]:
@@ -291,8 +292,8 @@ def build_evaluation() -> None:
                             label="Per-row outputs beside the reference", elem_id="evaluate-examples")
     with gr.Row():
         report = gr.Button("Make a report (.html)", size="sm", elem_id="evaluate-report")
-        report_file = gr.File(label="Report: opens offline", visible=False, interactive=False, height=80,
-                              elem_id="evaluate-report-file")
+        report_file = gr.File(label="Report (.html, opens offline) and its Markdown", visible=False,
+                              interactive=False, file_count="multiple", elem_id="evaluate-report-file")
     with gr.Accordion("Past evaluations (click a row to watch it)", open=False):
         past = gr.Dataframe(headers=["Evaluation", "State", "Task", "Models"], interactive=False, max_height=240)
     with gr.Accordion("Status as JSON (what the API returns)", open=False):
@@ -360,8 +361,8 @@ def build_curve() -> None:
                          elem_id="curve-table")
     with gr.Row():
         report = gr.Button("Make a report (.html)", size="sm", elem_id="curve-report")
-        report_file = gr.File(label="Report: opens offline", visible=False, interactive=False, height=80,
-                              elem_id="curve-report-file")
+        report_file = gr.File(label="Report (.html, opens offline) and its Markdown", visible=False,
+                              interactive=False, file_count="multiple", elem_id="curve-report-file")
     with gr.Accordion("Past learning curves (click a row to watch it)", open=False):
         past = gr.Dataframe(headers=["Curve", "State", "Task", "Checkpoint"], interactive=False, max_height=240)
     with gr.Accordion("Status as JSON (what the API returns)", open=False):

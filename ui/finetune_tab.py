@@ -64,10 +64,10 @@ def finetune_status(run_id: str) -> dict:
 def make_report(run_id: str) -> dict:
     """A finished run, evaluation ("eval-...") or learning curve ("curve-...") as one self-contained HTML
     file (opens offline): the result with its interval in words, plots, examples, settings and versions.
-    Returns the file."""
+    Returns the files: report.html, then its Markdown (a run's model card, report.md otherwise)."""
     from pipelines.evaluation.report import write_for
 
-    return gr.update(value=str(write_for(run_id)), visible=True)
+    return gr.update(value=[str(path) for path in write_for(run_id)], visible=True)
 
 
 def collect_columns(task: str, *columns: str | None) -> dict:
@@ -263,8 +263,8 @@ def build_run_view() -> tuple[gr.Textbox, gr.Button, RunView]:
         with gr.Column(scale=1, min_width=220):
             download = gr.DownloadButton("Download the model (.zip)", visible=False, elem_id="finetune-download")
             report = gr.Button("Make a report (.html)", size="sm", elem_id="finetune-report")
-            report_file = gr.File(label="Report: opens offline in any browser", visible=False, interactive=False,
-                                  height=80, elem_id="finetune-report-file")
+            report_file = gr.File(label="Report (.html, opens offline) and model card (.md)", visible=False,
+                                  interactive=False, file_count="multiple", elem_id="finetune-report-file")
         note = gr.Markdown(elem_id="finetune-note")
     report.click(make_report, run_id, report_file, api_name="make_report")
     with gr.Accordion("Past runs (click a row to watch it)", open=True):

@@ -270,8 +270,9 @@ def curve_chart(result: dict | None, width: int = 640, height: int = 300) -> str
 
 # --- evaluations and learning curves (pipelines/evaluation/jobs.py) -----------------------------------
 
-def write_for(identifier: str) -> Path:
-    """The report of a run, an evaluation ("eval-...") or a learning curve ("curve-..."), by its id."""
+def write_for(identifier: str) -> list[Path]:
+    """The report of a run, an evaluation ("eval-...") or a learning curve ("curve-..."), by its id: the
+    self-contained HTML page, then its Markdown companion (a run's: the model card)."""
     from pipelines.evaluation import jobs
     from pipelines.finetune.runs import find_run
 
@@ -279,20 +280,86 @@ def write_for(identifier: str) -> Path:
     for kind, prefix in jobs.PREFIXES.items():
         if identifier.startswith(prefix + "-"):
             return write_job_report(jobs.find_job(kind, identifier))
-    return write_report(find_run(identifier))
+    run = find_run(identifier)
+    page = write_report(run)
+    card = run.model_dir / "README.md"
+    return [page, card] if card.is_file() else [page]
 
 
-def write_job_report(job) -> Path:
-    """report.html in the job's folder; a ValueError before the job has finished."""
+def write_job_report(job) -> list[Path]:
+    """report.html and report.md in the job's folder; a ValueError before the job has finished."""
     result = job.result()
     if result is None:
         raise ValueError(f"'{job.id}' has not finished yet: a report needs its result.")
-    page = render_evaluation(job.id, result) if result["kind"] == "evaluation" else render_curve(job.id, result)
-    target = job.path / "report.html"
-    partial = target.with_suffix(".partial")
-    partial.write_text(page, encoding="utf-8")
-    partial.replace(target)
-    return target
+    evaluation = result["kind"] == "evaluation"
+    page = render_evaluation(job.id, result) if evaluation else render_curve(job.id, result)
+    text = markdown_evaluation(job.id, result) if evaluation else markdown_curve(job.id, result)
+    written = []
+    for name, content in (("report.html", page), ("report.md", text)):
+        target = job.path / name
+        partial = target.with_suffix(".partial")
+        partial.write_text(content, encoding="utf-8")
+        partial.replace(target)
+        written.append(target)
+    return written
+
+
+def _md(text) -> str:
+    """A value inside a Markdown table cell: no pipes or line breaks from the user's data."""
+    return " ".join(str(text).replace("|", "\\|").split())
+
+
+def markdown_evaluation(job_id: str, result: dict) -> str:
+    scale, metric = result["points_scale"], result["metric"]
+    lines = [f"# Evaluation `{job_id}`", "", f"{result['title']}: {len(result['models'])} model(s) on the same "
+             f"{result['rows']:,} labelled rows ({_md(result['source'])}).", "", f"**{result['summary']}**", ""]
+    lines += [f"> ⚠️ {w}" for w in result.get("warnings", [])] + [""]
+    lines += [f"| model | {metric} (95% CI) | other metrics | rows/s | ms per row |", "|---|---|---|---|---|"]
+    lines += [f"| {_md(m['name'])} | {interval_text(m['interval'], scale)} | "
+              f"{', '.join(f'{k} {v:.3f}' for k, v in m['metrics'].items() if k != metric)} | {m['rows_per_s']:,.1f} | "
+              f"{m['ms_per_row']:.1f} |" for m in result["models"]]
+    if result["comparisons"]:
+        lines += ["", "| compared | difference (95% CI) | better / worse / same rows | McNemar p |", "|---|---|---|---|"]
+        for c in result["comparisons"]:
+            t, test = c["tally"], c.get("mcnemar")
+            p_value = f"{test['p_value']:.3g}" if test else "–"
+            lines.append(f"| {_md(c['names'][1])} vs {_md(c['names'][0])} | {interval_text(c['difference'], scale)} | "
+                         f"{t['wins']} / {t['losses']} / {t['ties']} | {p_value} |")
+    for m in result["models"]:
+        details = m.get("details") or {}
+        if "confusion_matrix" in details:
+            labels = details["labels"]
+            lines += ["", f"Confusion matrix of {_md(m['name'])} (true label down, prediction across):", "",
+                      "| | " + " | ".join(map(_md, labels)) + " |", "|---" * (len(labels) + 1) + "|",
+                      *(f"| **{_md(label)}** | " + " | ".join(map(str, row)) + " |"
+                        for label, row in zip(labels, details["confusion_matrix"]))]
+    lines += ["", "Settings: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result["settings"].items()) + ".",
+              "Versions: " + ", ".join(f"{k} {v}" for k, v in result.get("versions", {}).items()) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def markdown_curve(job_id: str, result: dict) -> str:
+    scale = result["points_scale"]
+    digits = 1 if scale != 1 else 3
+    lines = [f"# Learning curve `{job_id}`: {result['base_model']} vs the same architecture from scratch", "",
+             f"Fine-tuned on growing subsets of {_md(result['dataset'])} with seeds "
+             f"{', '.join(map(str, result['seeds']))}, every model scored on the same {result['held_out_rows'] or 0:,} "
+             "held-out rows.", "", f"**{result['summary']}**", ""]
+    lines += [f"> ⚠️ {w}" for w in result.get("warnings", [])] + [""]
+    lines += [f"| training rows | pretrained {result['metric']}: mean (each seed) | from scratch: mean (each seed) | gap |",
+              "|---|---|---|---|"]
+    by_size = {init: {p["size"]: p for p in pts} for init, pts in result["curves"].items()}
+    gaps = {g["size"]: g["gap"] for g in result["gaps"]}
+
+    def cell(p):
+        if p is None:
+            return "–"
+        return f"{p['mean'] * scale:.{digits}f} ({', '.join(f'{v * scale:.{digits}f}' for v in p['values'])})"
+
+    lines += [f"| {s:,} | {cell(by_size.get('pretrained', {}).get(s))} | {cell(by_size.get('scratch', {}).get(s))} | "
+              f"{(f'{gaps[s] * scale:+.{digits}f}') if s in gaps else '–'} |" for s in result["sizes"]]
+    lines += ["", "Settings: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result["settings"].items()) + "."]
+    return "\n".join(lines) + "\n"
 
 
 def _page(title: str, job_id: str, body: list[str]) -> str:

@@ -73,6 +73,22 @@ def test_question_answering_tab(page):
     screenshot(page, "qa")
 
 
+def test_question_answering_compares_two_models_side_by_side(page):
+    """The question above, through both packaged QA models: MiniLM ranking sentences, SmolLM2 answering."""
+    open_tab(page, "Question answering")
+    page.locator("#tab-qa").get_by_text("Compare models side by side").click()
+    models = page.locator("#qa-compare-models")
+    expect(models).to_contain_text("all-MiniLM-L6-v2 (packaged)")
+    expect(models).to_contain_text("SmolLM2-135M-Instruct (packaged)")
+    page.click("#qa-compare-run")
+    table = page.locator("#qa-compare-table")
+    expect(table).to_contain_text("SmolLM2-135M-Instruct (packaged)", timeout=RUN_TIMEOUT_MS)  # the second row
+    expect(table).to_contain_text("all-MiniLM-L6-v2 (packaged)")
+    expect(table).to_contain_text("1547")  # both find the year the example asks about
+    assert "⚠️" not in table.inner_text()
+    screenshot(page, "qa_compare")
+
+
 def test_sentiment_tab(page):
     open_tab(page, "Sentiment")
     click_first_example(page, "sentiment", "#sentiment-text textarea")

@@ -59,8 +59,9 @@ def test_evaluate_a_runs_two_models_and_come_back_after_a_reload(app_url):
         expect(page.locator("#evaluate-id input, #evaluate-id textarea").first).to_have_value(watched, timeout=30_000)
         expect(page.locator("#evaluate-summary")).to_contain_text("better than", timeout=30_000)
         page.locator("#evaluate-report").click()
-        expect(page.locator("#evaluate-report-file a")).to_have_attribute("href", re.compile(r"report\.html$"),
-                                                                          timeout=30_000)
+        links = page.locator("#evaluate-report-file a")
+        expect(links.first).to_have_attribute("href", re.compile(r"report\.html$"), timeout=30_000)
+        expect(links.nth(1)).to_have_attribute("href", re.compile(r"report\.md$"))
 
 
 def test_a_learning_curve_on_an_uploaded_file(app_url, keywords_csv):

@@ -216,3 +216,21 @@ def test_smollm2_tells_positive_from_negative():
                                 "I hated this film, it was a boring waste of time"], SMOL)
     assert scores(good)["positive"] > scores(good)["negative"]
     assert scores(bad)["negative"] > scores(bad)["positive"]
+
+
+def test_score_csv_hands_back_no_live_formulas(sharp_classifier, tmp_path):
+    """CSV injection: cells a spreadsheet would run come back with a leading apostrophe, numbers untouched."""
+    source = write_csv(tmp_path / "attack.csv",
+                       "text,note,=HYPERLINK(\"x\")\n"
+                       "\"=cmd|' /C calc'!A0\",+44 20,1\n"
+                       "A wonderful film.,@SUM(A1:A9),-3.5\n"
+                       "That film was dull.,\"\tleading tab\",-x\n")
+    table = score_csv(source, tmp_path / "out", model=sharp_classifier)
+    out = pd.read_csv(table.path, dtype=str, keep_default_na=False)
+    assert list(out.columns)[:3] == ["text", "note", "'=HYPERLINK(\"x\")"]
+    assert out["text"].tolist()[0] == "'=cmd|' /C calc'!A0"
+    assert out["note"].tolist() == ["'+44 20", "'@SUM(A1:A9)", "'\tleading tab"]  # not a plain number
+    assert out.iloc[:, 2].tolist() == ["1", "-3.5", "'-x"]
+    assert not any(str(cell).startswith(("=", "@", "\t", "\r")) for row in out.itertuples(index=False)
+                   for cell in row)
+

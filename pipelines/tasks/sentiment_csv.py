@@ -21,6 +21,7 @@ from pipelines.models.catalog import ModelSpec
 from pipelines.runtime.errors import first_line
 from pipelines.tasks.sentiment import MAX_CSV_ROWS, Progress, load_model, probabilities
 from pipelines.text.columns import guess_text_column
+from pipelines.text.spreadsheet import neutralised_table
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def score_csv(path: str | Path, out_dir: str | Path, text_column: str | None = N
     labels, probs = probabilities(loaded, [cells.iat[i] for i in filled], batch_size, progress)
     scored = _with_scores(table, filled, labels, probs)
     target = _unique_path(Path(out_dir), source.stem)
-    scored.to_csv(target, index=False)
+    neutralised_table(scored).to_csv(target, index=False)  # a formula cell must not run when the file is opened
     tops = [labels[max(range(len(row)), key=row.__getitem__)] for row in probs]
     return ScoredTable(path=target, rows=len(table), text_column=column,
                        label_counts={label: tops.count(label) for label in labels})

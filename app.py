@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import sys
 
 import gradio as gr
 
@@ -26,6 +27,9 @@ from ui import (common, evaluate_tab, finetune_tab, generation_tab, qa_tab, sent
 # The tabs, in order. Each module has TASK, TITLE and build() -> its model picker (or None); a tab whose
 # picker is not a task's model list (Fine-tune: base checkpoints) also has refresh_picker().
 TABS = (qa_tab, sentiment_tab, summarization_tab, translation_tab, generation_tab, finetune_tab, evaluate_tab)
+# A public demo (STUDIO_DEMO=1 or --demo) serves these only: the Fine-tune and Evaluate tabs and their
+# endpoints (training, evaluation jobs, dataset uploads) do not exist in it, so no API call can reach them.
+DEMO_TABS = (qa_tab, sentiment_tab, summarization_tab, translation_tab, generation_tab)
 
 # Two requests run at once: a long generation does not block a quick classification, and more would
 # only split the same CPU cores between them. Further requests wait in the queue.
@@ -40,6 +44,11 @@ MONITORING_SUMMARY_EVERY = 10**9  # events: never, in practice (read when build_
 
 # What `launch()` is given, by `serve()` and by the tests that serve the app in their own process.
 LAUNCH_OPTIONS = {"enable_monitoring": False}
+
+
+def launch_options() -> dict:
+    """LAUNCH_OPTIONS and the upload limit, read from the environment when the app is served."""
+    return {**LAUNCH_OPTIONS, "max_file_size": f"{settings.max_upload_mb()}mb"}
 
 # Gradio breaks highlighted text anywhere, mid-word; answers in a context read better whole.
 CSS = "#qa-highlight .textfield { word-break: normal; overflow-wrap: anywhere; }"
@@ -57,10 +66,12 @@ def header_text() -> str:
             if spec.available:
                 tasks_by_model.setdefault(spec.name, []).append(kinds.TASK_TITLES[task])
     models = "; ".join(f"**{name}** ({', '.join(tasks)})" for name, tasks in tasks_by_model.items())
+    demo = ("\n\n**This is a demo:** the inference tabs with the models listed in them. Fine-tuning, evaluation "
+            "jobs and uploads are off; run the app yourself (README) for those.") if settings.demo_mode() else ""
     return ("# Transfer Studio\n"
             "Try pretrained NLP models on your own text: pick a model in a tab, click an example or "
             "type your own, and run. " + hub + "\n\n"
-            "Available now: " + (models or "none; run the README's setup command.") + fine_tuned_defaults())
+            "Available now: " + (models or "none; run the README's setup command.") + fine_tuned_defaults() + demo)
 
 
 def fine_tuned_defaults() -> str:
@@ -85,8 +96,9 @@ def picker_refresher(tab):
     return getattr(tab, "refresh_picker", None) or functools.partial(common.refresh_models, tab.TASK)
 
 
-def build_demo(tabs=TABS) -> gr.Blocks:
-    """The app with the given tabs (all by default; one alone is handy when working on a tab)."""
+def build_demo(tabs=None) -> gr.Blocks:
+    """The app with the given tabs (by default all, or the demo's; one alone is handy when working on a tab)."""
+    tabs = tabs or (DEMO_TABS if settings.demo_mode() else TABS)
     # delete_cache: uploads and scored CSVs are kept an hour, then removed.
     with gr.Blocks(title="Transfer Studio", delete_cache=(3600, 3600)) as demo:
         header = gr.Markdown(header_text(), elem_id="header")
@@ -101,7 +113,7 @@ def build_demo(tabs=TABS) -> gr.Blocks:
         demo.load(functools.partial(refresh_page, tuple(pickers.values())), outputs=[header, *pickers],
                   api_visibility="private")
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(MONITORING_SUMMARY_EVERY))
-    demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT)
+    demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=settings.queue_size())
     return demo
 
 
@@ -113,11 +125,13 @@ DEFERRED_MODULES = ("pipelines.tasks.qa", "pipelines.tasks.sentiment", "pipeline
 def serve() -> None:
     """Serve the app until interrupted: the UI first, then the heavy imports its tabs will need."""
     demo = build_demo()
-    demo.launch(css=CSS, prevent_thread_lock=True, **LAUNCH_OPTIONS)
+    demo.launch(css=CSS, prevent_thread_lock=True, **launch_options())
     for module in DEFERRED_MODULES:
         importlib.import_module(module)
     demo.block_thread()
 
 
 if __name__ == "__main__":
+    if "--demo" in sys.argv[1:]:
+        os.environ["STUDIO_DEMO"] = "1"  # read by the pipelines too, on every request
     serve()

@@ -64,11 +64,12 @@ def refresh_models(task: str) -> dict:
 
 def model_picker(task: str, elem_id: str | None = None) -> gr.Dropdown:
     """A dropdown of the task's catalogue entries that also takes a typed Hub id or folder name."""
+    demo = settings.demo_mode()
     with gr.Row():
         picker = gr.Dropdown(
-            model_choices(task), value=default_model(task), label="Model", allow_custom_value=True,
-            info=("✓ runs now, ✗ needs the Hub or a package. Or type a Hub id (org/name) or the name "
-                  f"of a folder under {settings.models_dir()}."),
+            model_choices(task), value=default_model(task), label="Model", allow_custom_value=not demo,
+            info="✓ runs now, ✗ needs the Hub or a package." + ("" if demo else (
+                f" Or type a Hub id (org/name) or the name of a folder under {settings.models_dir()}.")),
             scale=8, elem_id=elem_id)
         refresh = gr.Button("↻ Refresh list", size="sm", scale=0, min_width=120)
     refresh.click(functools.partial(refresh_models, task), outputs=picker, api_visibility="private")
@@ -150,7 +151,7 @@ def compare_controls(task: str, uses: str) -> CompareControls:
     the tab wires the button to its own inputs, which `uses` names for the user."""
     with gr.Accordion("Compare models side by side", open=False) as accordion:
         models = gr.Dropdown(
-            model_choices(task), value=default_pair(task), multiselect=True, allow_custom_value=True,
+            model_choices(task), value=default_pair(task), multiselect=True, allow_custom_value=not settings.demo_mode(),
             max_choices=3, label="Models to compare (2 or 3)", elem_id=f"{task}-compare-models",
             info=f"Each runs on {uses}, one after another; a model's first load is not timed.")
         run = gr.Button("Compare", elem_id=f"{task}-compare-run")
@@ -200,6 +201,12 @@ def examples_table(rows: list[list], inputs: list, labels: list[str] | None = No
         return None
     return gr.Examples(rows, inputs=inputs, example_labels=labels, api_visibility="private",
                        examples_per_page=8, elem_id=elem_id)
+
+
+def refuse_uploads_in_demo(what: str) -> None:
+    """A public demo takes no files: a ValueError (shown as the tab's error) names what is off."""
+    if settings.demo_mode():
+        raise ValueError(f"{what} is off in this demo; run the app yourself (see its README) to use it.")
 
 
 def file_path(upload) -> Path:

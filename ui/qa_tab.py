@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from pipelines.models import kinds
+from pipelines.runtime import settings
 from pipelines.text import corpora, inputs
 from ui import common
 
@@ -116,10 +117,11 @@ def _windows(spans: list[tuple[int, int, str]], length: int) -> list[tuple[int, 
 @common.shows_errors
 def read_context_file(upload) -> str:
     """The text of an uploaded .txt/.md file, to become the context."""
+    common.refuse_uploads_in_demo("Reading a context from a file")
     path = common.file_path(upload)
     if path.suffix.lower() not in CONTEXT_FILE_TYPES:
         raise ValueError(f"'{path.name}' is not a .txt or .md file: upload plain text as the context.")
-    if path.stat().st_size > 4 * inputs.MAX_INPUT_CHARS:  # UTF-8 takes at most 4 bytes a character
+    if path.stat().st_size > 4 * inputs.max_input_chars():  # UTF-8 takes at most 4 bytes a character
         raise ValueError(f"'{path.name}' is too large for a context ({path.stat().st_size:,} bytes).")
     try:
         text = path.read_text(encoding="utf-8")
@@ -147,7 +149,8 @@ def build() -> gr.Dropdown:
             context = gr.Textbox(label="Context", lines=10, max_lines=20, elem_id="qa-context")
             with gr.Row():
                 upload = gr.UploadButton("Context from a .txt / .md file",
-                                         file_types=list(CONTEXT_FILE_TYPES), size="sm")
+                                         file_types=list(CONTEXT_FILE_TYPES), size="sm",
+                                         visible=not settings.demo_mode())
                 top_k = gr.Slider(1, 10, value=3, step=1, label="Answers to show (top-k)")
             phrase = gr.Checkbox(label="Also phrase the answer with an instruct LM (sentence ranking; "
                                        "the phrasing is generated and may be wrong)")

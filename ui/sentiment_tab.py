@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from pipelines.models import kinds
+from pipelines.runtime import settings
 from ui import common
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ def classify_lines(lines: str, model: str | None):
 def score_file(upload, text_column: str, model: str | None, progress=gr.Progress()):
     """A CSV scored in batches; the scored copy is offered back for download."""
     from pipelines.tasks import sentiment_csv  # deferred import, see app.py
+    common.refuse_uploads_in_demo("Scoring an uploaded CSV file")
     if upload is None:
         raise ValueError("Upload a CSV file first.")
     path = common.file_path(upload)
@@ -111,7 +113,7 @@ def build() -> gr.Dropdown:
                 common.examples_table(example_rows(True), [lines])
             line_table = gr.Dataframe(headers=LINE_HEADERS, label="One result per line",
                                       interactive=False, wrap=True, column_widths=["68%", "18%", "14%"])
-    with gr.Tab("CSV file"):
+    with gr.Tab("CSV file", visible=not settings.demo_mode()):
         with gr.Row():
             with gr.Column():
                 csv_in = gr.File(label="CSV with a text column", file_types=[".csv"])

@@ -216,6 +216,11 @@ def resolve(task: str, reference: str | ModelSpec | None) -> ModelSpec:
     reference = (reference or "").strip()
     if not reference:
         return default_spec(task)
+    if settings.demo_mode():  # a public demo runs what its picker lists, never a typed Hub id or path
+        listed = {spec.name: spec for spec in entries(task)}
+        if reference not in listed:
+            raise ValueError(f"This demo runs only the models in its list ({', '.join(listed) or 'none'}); "
+                             f"'{reference}' is not one of them.")
     return _fits_task(task, find(reference))
 
 

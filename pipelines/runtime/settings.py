@@ -60,6 +60,33 @@ def env_flag(name: str, default: bool) -> bool:
     return True if value in _TRUE else False if value in _FALSE else default
 
 
+def env_int(name: str, default: int, low: int = 1) -> int:
+    """A whole-number environment setting; `default` when unset or not a number, at least `low`."""
+    try:
+        return max(low, int(os.environ.get(name, "").strip() or default))
+    except ValueError:
+        return default
+
+
+def max_upload_mb() -> int:
+    """The largest file a visitor may upload, in MB (STUDIO_MAX_UPLOAD_MB, default 50): Gradio refuses
+    a larger one before it reaches a handler."""
+    return env_int("STUDIO_MAX_UPLOAD_MB", 50)
+
+
+def queue_size() -> int:
+    """Requests that may wait in the queue (STUDIO_QUEUE_SIZE, default 64); one more is turned away at once
+    with Gradio's "queue is full" message instead of waiting for minutes."""
+    return env_int("STUDIO_QUEUE_SIZE", 64)
+
+
+def demo_mode() -> bool:
+    """STUDIO_DEMO=1 (or `python app.py --demo`), for a public link: the inference tabs only, the listed
+    models only (the catalogue, packaged models, models fine-tuned here), no uploads, no training or
+    evaluation jobs. Read on every request, so nothing cached can outlive the setting."""
+    return env_flag("STUDIO_DEMO", default=False)
+
+
 def hub_reachable() -> bool:
     """False when HF_HUB_OFFLINE is set or huggingface.co does not answer within a second.
 

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 # Long enough for a book chapter (QA slides a window over it, summarization chunks it), short enough
-# that one request cannot keep a CPU busy for many minutes or exhaust memory.
+# that one request cannot keep a CPU busy for many minutes or exhaust memory. STUDIO_MAX_CHARS changes it.
 MAX_INPUT_CHARS = 100_000
 
 
-def require_text(text: str | None, what: str, max_chars: int = MAX_INPUT_CHARS) -> str:
+def max_input_chars() -> int:
+    """The characters one input may have: STUDIO_MAX_CHARS, else MAX_INPUT_CHARS."""
+    try:
+        return max(1, int(os.environ.get("STUDIO_MAX_CHARS") or MAX_INPUT_CHARS))
+    except ValueError:
+        return MAX_INPUT_CHARS
+
+
+def require_text(text: str | None, what: str, max_chars: int | None = None) -> str:
     """The text stripped of surrounding space; an error if it is empty or too long."""
+    max_chars = max_chars or max_input_chars()
     text = (text or "").strip()
     if not text:
         raise ValueError(f"The {what} is empty: type or paste some text first.")

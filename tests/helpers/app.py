@@ -21,7 +21,7 @@ def served_app():
 
     demo = app.build_demo()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
-                **app.LAUNCH_OPTIONS)
+                **app.launch_options())
     try:
         yield Client(demo.local_url, verbose=False)
     finally:

@@ -1,0 +1,52 @@
+"""The limits a public link needs, set from the environment: an upload over STUDIO_MAX_UPLOAD_MB is turned
+away before any handler reads it, an input over STUDIO_MAX_CHARS gets a sentence naming the limit, and the
+queue holds STUDIO_QUEUE_SIZE requests."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+
+from tests.helpers.app import served_app
+
+pytestmark = pytest.mark.training  # serves the app
+
+LIMITS = {"STUDIO_MAX_UPLOAD_MB": "1", "STUDIO_MAX_CHARS": "50", "STUDIO_QUEUE_SIZE": "7"}
+
+
+@pytest.fixture(scope="module")
+def client(studio_home, tiny_classifier):
+    saved = {k: os.environ.get(k) for k in LIMITS}
+    os.environ.update(LIMITS)
+    try:
+        with served_app() as client:
+            yield client
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+
+
+def test_an_upload_over_the_limit_is_refused_and_one_under_it_is_scored(client, tiny_classifier, tmp_path):
+    big = tmp_path / "big.csv"
+    big.write_text("text\n" + "A fine film.\n" * 120_000)  # about 1.6 MB
+    with pytest.raises(Exception, match="(?i)size|large|exceed"):
+        client.predict(handle_file(str(big)), "", tiny_classifier, api_name="/score_csv")
+    small = tmp_path / "small.csv"
+    small.write_text("text\nA fine film.\n")
+    _, summary, result, _ = client.predict(handle_file(str(small)), "", tiny_classifier, api_name="/score_csv")
+    assert result["rows"] == 1
+
+
+def test_an_input_over_the_character_limit_names_it(client, tiny_classifier):
+    with pytest.raises(AppError, match="the limit is 50"):
+        client.predict("x" * 51, tiny_classifier, api_name="/classify_sentiment")
+    client.predict("x" * 50, tiny_classifier, api_name="/classify_sentiment")
+
+
+def test_the_queue_size_comes_from_the_environment(client):
+    import app
+
+    assert app.build_demo()._queue.max_size == 7

@@ -47,8 +47,10 @@ LAUNCH_OPTIONS = {"enable_monitoring": False}
 
 
 def launch_options() -> dict:
-    """LAUNCH_OPTIONS and the upload limit, read from the environment when the app is served."""
-    return {**LAUNCH_OPTIONS, "max_file_size": f"{settings.max_upload_mb()}mb"}
+    """LAUNCH_OPTIONS, the upload limit, and the MCP server (every public endpoint as a tool for agents,
+    described by its handler's docstring; STUDIO_MCP=0 turns it off), read when the app is served."""
+    return {**LAUNCH_OPTIONS, "max_file_size": f"{settings.max_upload_mb()}mb",
+            "mcp_server": settings.env_flag("STUDIO_MCP", default=True)}
 
 # Gradio breaks highlighted text anywhere, mid-word; answers in a context read better whole.
 CSS = "#qa-highlight .textfield { word-break: normal; overflow-wrap: anywhere; }"

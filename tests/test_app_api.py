@@ -246,3 +246,15 @@ def test_long_contexts_are_shown_as_excerpts_around_the_answers():
     assert ("The answer is here.", "#1 · 0.90") in pieces
     shown = "".join(text for text, _ in pieces)
     assert len(shown) < 2 * qa_tab.CHARS_AROUND_ANSWER + 100 and shown.startswith("… ")
+
+
+def test_every_public_endpoint_is_an_mcp_tool_described_by_its_docstring(client):
+    import json
+    import urllib.request
+
+    tools = json.loads(urllib.request.urlopen(client.src.rstrip("/") + "/gradio_api/mcp/schema").read())
+    assert len(tools) == len(PUBLIC_ENDPOINTS)  # the private UI events are not tools
+    by_name = {tool["name"]: tool for tool in tools}
+    assert {"answer", "classify", "start_finetune", "start_evaluation", "start_learning_curve"} <= set(by_name)
+    assert "Classify the sentiment of one text" in by_name["classify"]["description"]
+

@@ -4,7 +4,9 @@ sentence, uploads are refused, and the listed models still answer."""
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.request
 
 import pytest
 from gradio_client import handle_file
@@ -42,6 +44,16 @@ def test_only_the_inference_endpoints_exist(client):
     for endpoint in JOB_ENDPOINTS:  # training, evaluation jobs, reports: nothing answers
         with pytest.raises(ValueError, match=endpoint):
             client.predict("anything", api_name=endpoint)
+
+
+def test_the_mcp_tools_are_the_inference_ones(client):
+    """Agents see the same surface as the API: in a demo, no tool trains, evaluates or reports."""
+    tools = json.loads(urllib.request.urlopen(client.src.rstrip("/") + "/gradio_api/mcp/schema").read())
+    names = {tool["name"] for tool in tools}
+    assert names == {"answer", "classify", "classify_lines", "score_file", "summarize", "translate", "generate",
+                     "compare_answers", "compare_sentiment", "compare_summaries", "compare_translations",
+                     "compare_generations"}
+    assert all(tool["description"].strip() for tool in tools)
 
 
 @pytest.mark.parametrize("typed", ["distilbert/distilbert-base-uncased", "/etc", "../models/tiny-classifier",

@@ -21,7 +21,8 @@ TITLE = kinds.TASK_TITLES[TASK]
 @common.shows_errors
 def generate(prompt: str, model: str | None, max_new_tokens: float, temperature: float, top_p: float,
              top_k: float, repetition_penalty: float, stop: str, system_prompt: str):
-    """Stream the generated text: each yield carries the text so far."""
+    """Generate text from a prompt (an instruct model follows it as a chat message); streamed: each yield
+    carries the text so far."""
     from pipelines.tasks import generation  # deferred import, see app.py
     spec, loads = common.announce_loading(TASK, model)
     settings = generation_settings(max_new_tokens, temperature, top_p, top_k, repetition_penalty, stop)

@@ -27,7 +27,8 @@ TOP_K_HEADERS = ["#", "Answer", "Score", "Start", "End"]
 
 @common.shows_errors
 def answer(question: str, context: str, model: str | None, top_k: float, phrase: bool):
-    """Run the QA pipeline and shape its result for the tab's outputs."""
+    """Answer a question from a context: the top-k answers (extractive spans, or the context's best
+    sentences for a sentence encoder) with scores and character offsets into the context."""
     from pipelines.tasks import qa  # deferred import, see app.py
     spec, loads = common.announce_loading(TASK, model)
     phrase_with = qa.default_phraser(spec) if phrase else None

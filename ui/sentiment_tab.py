@@ -26,7 +26,7 @@ CONCURRENT_SINGLE_TEXTS = 16
 
 @common.shows_errors
 def classify(text: str, model: str | None):
-    """One text: its label probabilities."""
+    """Classify the sentiment of one text: each label's probability, highest first."""
     from pipelines.tasks import sentiment  # deferred import, see app.py
     spec, loads = common.announce_loading(TASK, model)
     started = time.perf_counter()

@@ -21,7 +21,7 @@ TITLE = kinds.TASK_TITLES[TASK]
 @common.shows_errors
 def summarize(text: str, model: str | None, max_new_tokens: float, min_new_tokens: float,
               num_beams: float, do_sample: bool, temperature: float, top_p: float):
-    """Summarize with the chosen length and decoding settings."""
+    """Summarize a text (long ones in chunks) with the chosen length and decoding settings."""
     from pipelines.tasks import summarization  # deferred import, see app.py
     spec, loads = common.announce_loading(TASK, model)
     settings = summary_settings(max_new_tokens, min_new_tokens, num_beams, do_sample, temperature, top_p)

@@ -8,6 +8,8 @@ repeats that run exactly; run folders report dead processes and queue positions.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import zipfile
 
 import pytest
@@ -127,6 +129,27 @@ def test_a_launched_run_stopped_and_resumed_repeats_the_uninterrupted_run(home, 
     with zipfile.ZipFile(export_zip(run)) as archive:
         names = set(archive.namelist())
     assert {"tiny-resumed/config.json", "tiny-resumed/model.safetensors", "tiny-resumed/README.md"} <= names
+
+
+def test_a_killed_run_shows_as_interrupted_and_resumes_to_the_uninterrupted_result(home, keywords_csv, cli_run):
+    """SIGKILL the training (launcher and trainer, no chance to clean up) after its first checkpoint: the
+    folder says interrupted, not running; resume continues from the last epoch's checkpoint to the same
+    losses and held-out scores as the run that was never interrupted (same seed and data order)."""
+    run = start_run(keyword_config(keywords_csv, name="tiny-killed"))
+    wait_until(lambda: run.has_checkpoint and max(losses(run), default=0) > 2 * STEPS_PER_EPOCH,
+               what="a checkpoint and a few more steps")
+    os.killpg(int(run.launcher_pid_file.read_text()), signal.SIGKILL)  # its own session: the whole group
+    wait_until(lambda: run.status.state == "interrupted", what="the run to show as interrupted")
+    killed_at = max(losses(run))
+    assert killed_at < EPOCHS * STEPS_PER_EPOCH and not run.result_file.exists()
+    assert "resume continues from its last checkpoint" in run.status.message
+    assert next(r for r in list_runs() if r.id == run.id).state == "interrupted"
+
+    resume_run(run)
+    wait_until(lambda: run.status.state not in ("queued", "running"), what="the resumed run to end")
+    assert run.status.state == "finished", run.log_tail(40)
+    assert losses(run) == losses(cli_run)  # the steps after the checkpoint were trained again, identically
+    assert run.result()["fine_tuned"] == cli_run.result()["fine_tuned"]
 
 
 def test_scoring_between_epochs_leaves_training_as_it_was(home, keywords_csv, cli_run, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 
@@ -48,7 +49,7 @@ def fake_run(name, state, tmp_path, **status):
     return run
 
 
-def test_a_crashed_process_shows_as_failed_with_the_end_of_its_log(own_home, tmp_path):
+def test_a_crashed_process_shows_as_interrupted_with_the_end_of_its_log(own_home, tmp_path):
     run = fake_run("20000101-000000-dead", "running", tmp_path)
     with run.process_log.open("w") as log:
         crashed = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit('CUDA out of memory')"],
@@ -56,7 +57,8 @@ def test_a_crashed_process_shows_as_failed_with_the_end_of_its_log(own_home, tmp
     os.waitid(os.P_PID, crashed.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: a zombie
     run.write_status("running", pid=crashed.pid)
     status = run.status
-    assert status.state == "failed" and "CUDA out of memory" in status.message
+    assert status.state == "interrupted" and "CUDA out of memory" in status.message
+    assert "resume starts it again" in status.message  # it had no checkpoint
     alive = fake_run("20000101-000001-live", "running", tmp_path, pid=os.getpid())
     assert alive.status.state == "running"
     alive.stop_file.touch()
@@ -110,3 +112,46 @@ def test_auto_mixed_precision_uses_bf16_only_where_the_cpu_has_it():
     assert training_precision("auto", flags=frozenset({"avx512f", "avx512_bf16", "amx_bf16"})) == "bf16"
     assert training_precision("no", flags=frozenset({"avx512_bf16"})) == "no"
     assert training_precision("auto", flags=frozenset()) == "no"
+
+
+def test_a_runs_folder_that_cannot_be_written_leaves_nothing_behind(own_home, tmp_path, monkeypatch):
+    from pipelines.evaluation import jobs
+    from pipelines.finetune import data, runs
+
+    config = FinetuneConfig(data_file=str(tiny_models.write_keywords_csv(tmp_path / "k.csv")))
+    runs_dir = settings.runs_dir()
+    assert runs_dir == own_home / "runs"  # never the developer's own runs: this test breaks the folder
+    before = set(runs_dir.iterdir())
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(data, "copy_into", disk_full)
+        with pytest.raises(ValueError, match="No space left on device.*free some disk space"):
+            runs.create_run(config)
+        assert set(runs_dir.iterdir()) == before  # no half-written folder to list as a run
+        with pytest.raises(ValueError, match="No space left on device"):
+            jobs.create_job("evaluation", {"finetune_config": config.to_dict()}, data_file=tmp_path / "k.csv")
+        assert list(jobs.jobs_dir("evaluation").iterdir()) == []
+
+    shutil.rmtree(runs_dir)
+    runs_dir.write_text("not a folder")  # an unusable runs directory
+    with pytest.raises(ValueError, match="Could not write a run folder"):
+        runs.create_run(config)
+
+
+def test_out_of_memory_in_training_fails_the_run_with_what_to_change(own_home, tmp_path):
+    import torch
+
+    from pipelines.finetune.__main__ import _train_reporting
+
+    run = fake_run("20000101-000000-oom", "running", tmp_path, pid=os.getpid())
+
+    def out_of_memory(run, resume):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    with pytest.raises(torch.OutOfMemoryError):  # the process ends; the app that started it does not
+        _train_reporting(run, False, out_of_memory)
+    status = run.status
+    assert status.state == "failed" and "smaller batch size or max length" in status.message

@@ -17,7 +17,7 @@ CURVE_HEADERS = ["Rows", "Pretrained: mean (lowest–highest)", "From scratch: m
 def status_markdown(job_id: str, status: dict, what: str = "Evaluation") -> str:
     state = status.get("state", "?")
     message = (status.get("message") or "").strip()
-    if state == "failed" and "\n" in message:
+    if state in ("failed", "interrupted") and "\n" in message:
         first, _, tail = message.partition("\n")
         message = f"{first}\n```\n{tail}\n```"
     return f"**{what} `{job_id}`: {state}.** {message}"

@@ -15,7 +15,8 @@ from pipelines.finetune import adaptation, status
 from pipelines.finetune.tasks.generative import truncation_note
 
 STATE_TITLES = {"queued": "Queued", "running": "Training", "stopping": "Stopping", "finished": "✓ Finished",
-                "failed": "✗ Failed", "stopped": "Stopped"}
+                "failed": "✗ Failed", "stopped": "Stopped",
+                "interrupted": "⚠ Interrupted"}
 LOSS_COLUMNS = ["step", "loss"]
 METRIC_COLUMNS = ["epoch", "value", "metric"]
 MODE_TITLES = {"full": "Full fine-tuning", "feature-extraction": "Feature extraction (backbone frozen)",
@@ -60,7 +61,7 @@ def _clock(seconds: float | None) -> str:
 def status_markdown(info: dict) -> str:
     title = STATE_TITLES.get(info["status"], info["status"])
     message = info["message"].strip()
-    if info["status"] == "failed" and "\n" in message:  # the log tail reads better as code
+    if info["status"] in ("failed", "interrupted") and "\n" in message:  # the log tail reads better as code
         first, _, tail = message.partition("\n")
         message = f"{first}\n```\n{tail}\n```"
     warnings = "".join(f"\n\n⚠️ {w}" for w in info["warnings"])

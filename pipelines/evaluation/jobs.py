@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -75,8 +76,8 @@ class JobFolder:
         raw = self.read_status()
         state = raw.get("state", "queued")
         if state in ACTIVE and not self._alive(raw):
-            return {**raw, "state": "failed", "message": "The job's process ended unexpectedly. Last lines of its "
-                    "log:\n" + self.log_tail()}
+            return {**raw, "state": "interrupted", "message": "The job's process ended unexpectedly (killed, out of "
+                    "memory, or the machine restarted). Last lines of its log:\n" + self.log_tail()}
         if state == "running" and self.stop_requested():
             return {**raw, "state": "stopping", "message": "Stopping after the current step."}
         return {**raw, "state": state}
@@ -120,14 +121,20 @@ def jobs_dir(kind: str) -> Path:
 def create_job(kind: str, config: dict, data_file: Path | None = None) -> JobFolder:
     """A new job folder with its config (and its own copy of the data file, when one was uploaded)."""
     job_id = f"{PREFIXES[kind]}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-    job = JobFolder(jobs_dir(kind) / job_id)
-    job.path.mkdir(parents=True)
-    config = {**config, "kind": kind}
-    if data_file is not None:
-        config["finetune_config"] = {**config["finetune_config"],
-                                     "data_file": str(data.copy_into(Path(data_file), job.data_dir))}
-    job.config_file.write_text(json.dumps(config, indent=1) + "\n")
-    job.write_status("queued", "Starting.")
+    job = JobFolder(settings.studio_home() / KINDS[kind] / job_id)
+    try:  # written whole or not at all (see runs.create_run)
+        job = JobFolder(jobs_dir(kind) / job_id)
+        job.path.mkdir(parents=True)
+        config = {**config, "kind": kind}
+        if data_file is not None:
+            config["finetune_config"] = {**config["finetune_config"],
+                                         "data_file": str(data.copy_into(Path(data_file), job.data_dir))}
+        job.config_file.write_text(json.dumps(config, indent=1) + "\n")
+        job.write_status("queued", "Starting.")
+    except OSError as err:
+        shutil.rmtree(job.path, ignore_errors=True)
+        raise ValueError(f"Could not write a folder under {job.path.parent} ({err.strerror or err}): make "
+                         "STUDIO_HOME writable or free some disk space, then start again.") from err
     return job
 
 
@@ -171,8 +178,8 @@ def request_stop(job: JobFolder) -> None:
 def continue_job(job: JobFolder) -> JobFolder:
     """Start a stopped or failed job again: a learning curve keeps the points it finished."""
     state = job.status()["state"]
-    if state not in ("stopped", "failed"):
-        raise ValueError(f"'{job.id}' is {state}; only a stopped or failed job can be started again.")
+    if state not in ("stopped", "failed", "interrupted"):
+        raise ValueError(f"'{job.id}' is {state}; only a stopped, failed or interrupted job can be started again.")
     job.stop_file.unlink(missing_ok=True)
     for stop in job.points_dir.glob("*/stop"):
         stop.unlink()

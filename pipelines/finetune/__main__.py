@@ -58,7 +58,8 @@ def runs_for_args(args: argparse.Namespace) -> list:
         if not run.config_file.is_file():
             raise ValueError(f"'{args.resume}' is not a run folder (it has no config.json).")
         if run.live_state() in ("running", "stopping", "finished"):
-            raise ValueError(f"Run {run.id} is {run.live_state()}; only a stopped or failed run can be resumed.")
+            raise ValueError(f"Run {run.id} is {run.live_state()}; only a stopped, failed or interrupted run can be "
+                             "resumed.")
         run.stop_file.unlink(missing_ok=True)
         return [run]
     if args.preset is not None:
@@ -105,6 +106,13 @@ def _train_reporting(run, resume: bool, train) -> int:
             run.write_status("failed", str(err))
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except (MemoryError, RuntimeError) as err:  # torch.OutOfMemoryError is a RuntimeError
+        if main:
+            out_of_memory = isinstance(err, MemoryError) or "out of memory" in str(err).lower()
+            hint = (" Out of memory: try a smaller batch size or max length (or LoRA for a large model), then "
+                    "resume or start again." if out_of_memory else " The end of process.log has the details.")
+            run.write_status("failed", f"{type(err).__name__}: {str(err)[:300]}.{hint}")
+        raise
     except BaseException as err:
         if main:
             run.write_status("failed", f"{type(err).__name__}: {err}. The end of process.log has the details.")

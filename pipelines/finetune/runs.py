@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import time
 import zipfile
 from dataclasses import asdict, dataclass
@@ -35,7 +36,9 @@ from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.log import Entry, StatusEntry, from_line, to_line
 from pipelines.runtime import settings
 
-STATES = ("queued", "running", "stopping", "finished", "failed", "stopped")
+# "interrupted": recorded as queued or running, but its process is gone (killed, out of memory, the machine
+# restarted); it resumes from its last checkpoint like a stopped run.
+STATES = ("queued", "running", "stopping", "finished", "failed", "stopped", "interrupted")
 ACTIVE = ("queued", "running")  # states that need a live process behind them
 LOG_TAIL_LINES = 15
 
@@ -76,13 +79,15 @@ class RunFolder:
 
     @property
     def status(self) -> RunStatus:
-        """The state as the UI should show it: a dead process is 'failed' (with the end of its log),
+        """The state as the UI should show it: a dead process is 'interrupted' (with the end of its log),
         a running one asked to stop is 'stopping', a queued one says how many runs are ahead."""
         raw, state = self.read_status(), self.live_state()
         pid = raw.get("pid")
-        if state == "failed" and raw.get("state") in ACTIVE:
-            return RunStatus("failed", "The training process ended unexpectedly. Last lines of its log:\n"
-                             + self.log_tail(), pid=pid)
+        if state == "interrupted":
+            where = ("resume continues from its last checkpoint" if self.has_checkpoint else
+                     "it had saved no checkpoint yet, so resume starts it again")
+            return RunStatus("interrupted", f"The training process ended unexpectedly (killed, out of memory, or the "
+                             f"machine restarted); {where}. Last lines of its log:\n" + self.log_tail(), pid=pid)
         if state == "stopping":
             return RunStatus("stopping", "Stopping after the current step; the checkpoint is kept.", pid=pid)
         if state == "queued":
@@ -96,7 +101,7 @@ class RunFolder:
         raw = self.read_status()
         state = raw.get("state", "queued")
         if state in ACTIVE and not self._process_alive(raw):
-            return "failed"
+            return "interrupted"
         if state == "running" and self.stop_requested():
             return "stopping"
         return state
@@ -224,13 +229,21 @@ def base_reference(config: FinetuneConfig, must_exist: bool = True) -> str:
 
 
 def create_run(config: FinetuneConfig) -> RunFolder:
-    """A new run folder holding the config and its own copy of the data file."""
+    """A new run folder holding the config and its own copy of the data file. A folder that cannot be
+    written whole (no permission, a full disk) is removed again: nothing half-written is left to look
+    like a run, and the ValueError says what to fix."""
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
-    run = RunFolder(settings.runs_dir() / run_id)
-    run.path.mkdir(parents=True)
-    copy = data.copy_into(Path(config.data_file), run.data_dir)
-    config.with_changes(data_file=str(copy), dataset_name=config.effective_dataset_name).to_json(run.config_file)
-    run.write_status("queued", queued_at=time.time())
+    run = RunFolder(settings.studio_home() / "runs" / run_id)
+    try:
+        run = RunFolder(settings.runs_dir() / run_id)
+        run.path.mkdir(parents=True)
+        copy = data.copy_into(Path(config.data_file), run.data_dir)
+        config.with_changes(data_file=str(copy), dataset_name=config.effective_dataset_name).to_json(run.config_file)
+        run.write_status("queued", queued_at=time.time())
+    except OSError as err:
+        shutil.rmtree(run.path, ignore_errors=True)
+        raise ValueError(f"Could not write a run folder under {run.path.parent} ({err.strerror or err}): make "
+                         "STUDIO_HOME writable or free some disk space, then start again.") from err
     return run
 
 

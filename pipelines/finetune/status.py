@@ -30,7 +30,7 @@ def overview(run: RunFolder, log: list[Entry] | None = None) -> dict:
             "status": status.state, "message": status.message, "queue_position": status.position,
             "settings": settings(run, log), "progress": progress(log), "evaluations": evaluations(log),
             "warnings": start.warnings if (start := last_start(log)) else [],
-            "result": result, "can_resume": status.state in ("stopped", "failed"),
+            "result": result, "can_resume": status.state in ("stopped", "failed", "interrupted"),
             "model_name": (result or {}).get("registered_as"), "chain": chain(run)}
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import os
 import sys
+import time
 
 import gradio as gr
 
@@ -50,7 +52,8 @@ def launch_options() -> dict:
     """LAUNCH_OPTIONS, the upload limit, and the MCP server (every public endpoint as a tool for agents,
     described by its handler's docstring; STUDIO_MCP=0 turns it off), read when the app is served."""
     return {**LAUNCH_OPTIONS, "max_file_size": f"{settings.max_upload_mb()}mb",
-            "mcp_server": settings.env_flag("STUDIO_MCP", default=True)}
+            "mcp_server": settings.env_flag("STUDIO_MCP", default=True),
+            "auth": settings.auth_pairs()}  # STUDIO_AUTH: a login page; set it before sharing a full-mode link
 
 # Gradio breaks highlighted text anywhere, mid-word; answers in a context read better whole.
 CSS = "#qa-highlight .textfield { word-break: normal; overflow-wrap: anywhere; }"
@@ -114,6 +117,8 @@ def build_demo(tabs=None) -> gr.Blocks:
                 shown_tab.select(pickers[picker], outputs=picker, api_visibility="private", show_progress="hidden")
         demo.load(functools.partial(refresh_page, tuple(pickers.values())), outputs=[header, *pickers],
                   api_visibility="private")
+        # this browser's own id, which runs and evaluations are filed under (ui/common.owner_of)
+        demo.load(None, js=common.SET_OWNER_COOKIE, api_visibility="private")
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(MONITORING_SUMMARY_EVERY))
     demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=settings.queue_size())
     return demo
@@ -129,8 +134,24 @@ def serve() -> None:
     demo = build_demo()
     demo.launch(css=CSS, prevent_thread_lock=True, **launch_options())
     for module in DEFERRED_MODULES:
-        importlib.import_module(module)
+        preload(module)
     demo.block_thread()
+
+
+def preload(module: str, attempts: int = 3) -> None:
+    """Import a tab's module ahead of its first use. A request that arrives first imports transformers in
+    its own thread at the same moment, and transformers' lazy module can then refuse a name that is half
+    set up ("cannot import name ..."); so a failure here is retried, and never stops the server: the
+    handler imports the module itself when it needs it."""
+    for attempt in range(attempts):
+        try:
+            importlib.import_module(module)
+            return
+        except Exception:  # noqa: BLE001 - logged; serving matters more than preloading
+            logging.getLogger(__name__).warning("Preloading %s failed (attempt %d of %d)", module, attempt + 1,
+                                                attempts, exc_info=attempt == attempts - 1)
+            sys.modules.pop(module, None)
+            time.sleep(1.0)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from tests.helpers.finetune import losses, wait_until
 
 pytestmark = pytest.mark.training
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BROWSER = {"Cookie": "studio_owner=5f0c9a1e-0000-4000-8000-0000000000aa"}  # its runs are filed under its id
 
 
 def start_app(home) -> tuple[subprocess.Popen, str]:
@@ -39,7 +40,7 @@ def test_the_app_killed_mid_run_leaves_training_going_and_a_new_app_reattaches(t
         data = tiny_models.write_keywords_csv(home / "keywords.csv")
         first, url = start_app(home)
         try:
-            started = Client(url, verbose=False).predict(
+            started = Client(url, verbose=False, headers=BROWSER).predict(
                 "classification", handle_file(str(data)), {}, "tiny-encoder", "full", 2, 3e-3, 40, 8, 32, 42, "no", 1,
                 "tiny-survivor", "", 0, api_name="/start_finetune")
             run = RunFolder(home / "runs" / started["run_id"])
@@ -53,7 +54,7 @@ def test_the_app_killed_mid_run_leaves_training_going_and_a_new_app_reattaches(t
 
         second, url = start_app(home)
         try:
-            client = Client(url, verbose=False)
+            client = Client(url, verbose=False, headers=BROWSER)  # the same browser, after the restart
             seen = client.predict(run.id, api_name="/finetune_status")
             assert seen["status"] in ("running", "finished") and seen["progress"]["step"] >= step_when_killed
             deadline = time.monotonic() + 300

@@ -203,6 +203,29 @@ def examples_table(rows: list[list], inputs: list, labels: list[str] | None = No
                        examples_per_page=8, elem_id=elem_id)
 
 
+OWNER_COOKIE = "studio_owner"
+# Run on every page load: a random id of this browser's own, kept a year, so a reload, a new tab or a
+# restarted app still knows whose runs are whose (no login needed; with STUDIO_AUTH the user name wins).
+SET_OWNER_COOKIE = f"""() => {{
+  if (!document.cookie.split('; ').some(c => c.startsWith('{OWNER_COOKIE}='))) {{
+    document.cookie = '{OWNER_COOKIE}=' + crypto.randomUUID() + '; path=/; max-age=31536000; SameSite=Lax';
+  }}
+}}"""
+
+
+def owner_of(request: gr.Request | None) -> str | None:
+    """Whose request this is (pipelines/runtime/owners.py): the logged-in user, else this browser's id
+    (its cookie), else the API client's session. None: called from Python, not through a request."""
+    if request is None:
+        return None
+    if getattr(request, "username", None):
+        return f"user:{request.username}"
+    cookie = dict(getattr(request, "cookies", None) or {}).get(OWNER_COOKIE, "")
+    if cookie and len(cookie) <= 64 and cookie.replace("-", "").isalnum():
+        return f"browser:{cookie}"
+    return f"session:{request.session_hash}"
+
+
 def refuse_uploads_in_demo(what: str) -> None:
     """A public demo takes no files: a ValueError (shown as the tab's error) names what is off."""
     if settings.demo_mode():

@@ -13,6 +13,7 @@ from pipelines.evaluation import curve, jobs, scoring
 from pipelines.finetune import presets, runs
 from pipelines.finetune.config import DEFAULT_BASE_MODEL, FinetuneConfig
 from pipelines.models import catalog, kinds
+from pipelines.text.inputs import whole_number
 from ui import common, evaluate_view
 
 TASK = "evaluate"
@@ -33,34 +34,36 @@ CURVE_KEY = "transfer-studio-learning-curve"
 
 @common.shows_errors
 def start_evaluation(models: list[str] | str, from_run: str, data_file, task: str, columns: str, purpose: str,
-                     max_rows: float, batch_size: float) -> dict:
+                     max_rows: float, batch_size: float, request: gr.Request = None) -> dict:
     """Score 1-4 models on the same labelled rows in a background process: a past run's held-out rows
     (`from_run`, a run id), else an uploaded file of `task` (columns guessed, or "role=column, ..."). The
     first model is the one the others are compared with. Returns {"evaluation_id", "status"} at once."""
     job = scoring.start_evaluation(
         models, from_run=(from_run or "").strip() or None,
         data_file=str(common.file_path(data_file)) if data_file else None, task=task or "classification",
-        columns=parse_columns(columns), purpose=purpose or None, max_rows=int(max_rows or scoring.DEFAULT_MAX_ROWS),
-        batch_size=int(batch_size or scoring.DEFAULT_BATCH_SIZE))
+        columns=parse_columns(columns), purpose=purpose or None,
+        max_rows=whole_number(scoring.DEFAULT_MAX_ROWS if max_rows is None else max_rows, "Rows at most"),
+        batch_size=whole_number(scoring.DEFAULT_BATCH_SIZE if batch_size is None else batch_size, "Batch size"),
+        owner=common.owner_of(request))
     return {"evaluation_id": job.id, "status": job.status()["state"]}
 
 
 @common.shows_errors
-def evaluation_status(evaluation_id: str) -> dict:
+def evaluation_status(evaluation_id: str, request: gr.Request = None) -> dict:
     """Where an evaluation stands ({"state", "message", "done", "total"}), and its result once finished:
     per model the metrics with 95% intervals and throughput, paired comparisons with the first model,
     per-row outputs."""
-    job = jobs.find_job("evaluation", evaluation_id)
+    job = jobs.find_job("evaluation", evaluation_id, common.owner_of(request))
     return {"evaluation_id": job.id, **_public(job.status()), "result": job.result()}
 
 
 @common.shows_errors
 def start_learning_curve(data_file, task: str, columns: str, base_model: str, sizes: str, seeds: str,
-                         epochs: float, learning_rate: float, batch_size: float) -> dict:
+                         epochs: float, learning_rate: float, batch_size: float, request: gr.Request = None) -> dict:
     """Fine-tune `base_model` and the same architecture from random weights on growing subsets (`sizes`,
     e.g. "50, 100, 200, 500, 1000"), each with every seed, all scored on one held-out set, in a background
     process. No file: the built-in Rotten Tomatoes curve. Returns {"curve_id", "status"} at once."""
-    seed_list = [int(s) for s in str(seeds or "1, 2").replace(",", " ").split()]
+    seed_list = curve.parse_seeds(seeds or "1, 2")
     if data_file:
         config = FinetuneConfig(task=task or "classification", data_file=str(common.file_path(data_file)),
                                 columns=parse_columns(columns), base_model=(base_model or DEFAULT_BASE_MODEL).strip(),
@@ -70,17 +73,20 @@ def start_learning_curve(data_file, task: str, columns: str, base_model: str, si
         (config,) = presets.preset_configs(curve.PRESET, **curve.PRESET_SETTINGS)
         config = config.with_changes(base_model=(base_model or DEFAULT_BASE_MODEL).strip())
         upload, preset = None, curve.PRESET
-    config = config.with_changes(epochs=int(epochs or config.epochs), batch_size=int(batch_size or config.batch_size),
+    config = config.with_changes(epochs=whole_number(config.epochs if epochs is None else epochs, "Epochs"),
+                                 batch_size=whole_number(config.batch_size if batch_size is None else batch_size,
+                                                         "Batch size"),
                                  learning_rate=float(learning_rate) if learning_rate else config.learning_rate)
-    job = curve.start_curve(config, sizes or curve.DEFAULT_SIZES, seed_list, upload=upload, preset=preset)
+    job = curve.start_curve(config, sizes or curve.DEFAULT_SIZES, seed_list, upload=upload, preset=preset,
+                            owner=common.owner_of(request))
     return {"curve_id": job.id, "status": job.status()["state"]}
 
 
 @common.shows_errors
-def learning_curve_status(curve_id: str) -> dict:
+def learning_curve_status(curve_id: str, request: gr.Request = None) -> dict:
     """Where a learning curve stands ({"state", "message", "done", "total"} points), and its result once
     finished: per init and size each seed's score, their mean and spread, the gap in words."""
-    job = jobs.find_job("learning-curve", curve_id)
+    job = jobs.find_job("learning-curve", curve_id, common.owner_of(request))
     return {"curve_id": job.id, **_public(job.status()), "result": job.result()}
 
 
@@ -117,35 +123,37 @@ def model_choices() -> list[tuple[str, str]]:
     return choices
 
 
-def finished_runs() -> list[tuple[str, str]]:
-    return [(f"{r.id} · {r.task} · {r.dataset} · {r.model_name}", r.id) for r in runs.list_runs()
+def finished_runs(owner: str | None = None) -> list[tuple[str, str]]:
+    return [(f"{r.id} · {r.task} · {r.dataset} · {r.model_name}", r.id) for r in runs.list_runs(owner)
             if r.state == "finished" and r.task in scoring.SCORED_TASKS]
 
 
-def refresh_choices() -> tuple[dict, dict]:
-    return gr.update(choices=model_choices()), gr.update(choices=finished_runs())
+def refresh_choices(request: gr.Request = None) -> tuple[dict, dict]:
+    return gr.update(choices=model_choices()), gr.update(choices=finished_runs(common.owner_of(request)))
 
 
-def proposed_models(run_id: str | None) -> list[str]:
+def proposed_models(run_id: str | None, owner: str | None = None) -> list[str]:
     """A run's base and its fine-tuned model: the comparison people ask for first."""
     try:
-        result = runs.find_run(run_id).result() or {} if run_id else {}
+        result = runs.find_run(run_id, owner).result() or {} if run_id else {}
     except ValueError:
         return []
     return [m for m in (result.get("base_model"), result.get("registered_as")) if m]
 
 
-def run_models(run_id: str | None) -> dict:
+def run_models(run_id: str | None, request: gr.Request = None) -> dict:
     """Choosing a run proposes its two models."""
-    return gr.update(value=proposed_models(run_id)) if run_id else gr.skip()
+    return gr.update(value=proposed_models(run_id, common.owner_of(request))) if run_id else gr.skip()
 
 
-def on_page_load() -> tuple[dict, dict, list[list]]:
-    """The newest finished run and its two models, ready to evaluate; the past evaluations."""
-    choices = finished_runs()
+def on_page_load(request: gr.Request = None) -> tuple[dict, dict, list[list]]:
+    """The newest finished run this visitor may see and its two models, ready to evaluate; their past
+    evaluations."""
+    owner = common.owner_of(request)
+    choices = finished_runs(owner)
     first = choices[0][1] if choices else None
-    return (gr.update(choices=choices, value=first), gr.update(choices=model_choices(), value=proposed_models(first)),
-            past_jobs("evaluation"))
+    return (gr.update(choices=choices, value=first),
+            gr.update(choices=model_choices(), value=proposed_models(first, owner)), past_jobs("evaluation", owner))
 
 
 def show_source(source: str) -> tuple[dict, dict]:
@@ -153,30 +161,31 @@ def show_source(source: str) -> tuple[dict, dict]:
 
 
 @common.shows_errors
-def start_from_form(source: str, models, from_run, upload, task, columns, purpose, max_rows, batch_size) -> dict:
+def start_from_form(source: str, models, from_run, upload, task, columns, purpose, max_rows, batch_size,
+                    request: gr.Request = None) -> dict:
     if source == SOURCES[0]:
         if not from_run:
             raise ValueError("Pick a finished run: its held-out rows are what the models are scored on.")
-        return start_evaluation(models, from_run, None, task, "", "", max_rows, batch_size)
+        return start_evaluation(models, from_run, None, task, "", "", max_rows, batch_size, request)
     if source == SOURCES[2]:
         return start_evaluation(models, "", str(presets.rotten_tomatoes_unseen()), "classification", "", "",
-                                max_rows, batch_size)
+                                max_rows, batch_size, request)
     if upload is None:
         raise ValueError("Upload a labelled file (CSV, TSV, JSON, JSONL or Parquet) first.")
-    return start_evaluation(models, "", upload, task, columns, purpose, max_rows, batch_size)
+    return start_evaluation(models, "", upload, task, columns, purpose, max_rows, batch_size, request)
 
 
 def watch(started: dict, key: str) -> tuple[str, str, None]:
     return started[key], started[key], None
 
 
-def show_evaluation(job_id: str | None, shown, shown_filter: str):
+def show_evaluation(job_id: str | None, shown, shown_filter: str, request: gr.Request = None):
     """The watched evaluation's view; skipped when nothing changed since this browser's last look."""
     if not job_id:
         return (gr.skip(),) * 9 + (None,)
     try:
-        job = jobs.find_job("evaluation", job_id)
-    except ValueError:
+        job = jobs.find_job("evaluation", job_id, common.owner_of(request))
+    except ValueError:  # gone, or another visitor's
         return (gr.skip(),) * 9 + (None,)
     status = job.status()
     seen = [job.id, status.get("state"), status.get("message"), shown_filter]
@@ -191,11 +200,11 @@ def show_evaluation(job_id: str | None, shown, shown_filter: str):
             gr.update(interactive=active), job.id, seen)
 
 
-def show_curve(job_id: str | None, shown):
+def show_curve(job_id: str | None, shown, request: gr.Request = None):
     if not job_id:
         return (gr.skip(),) * 6 + (None,)
     try:
-        job = jobs.find_job("learning-curve", job_id)
+        job = jobs.find_job("learning-curve", job_id, common.owner_of(request))
     except ValueError:
         return (gr.skip(),) * 6 + (None,)
     from pipelines.evaluation.report import curve_chart
@@ -220,27 +229,38 @@ def _partial_curve(job: jobs.JobFolder) -> dict | None:
 
 
 @common.shows_errors
-def stop_job(kind: str, job_id: str) -> None:
-    jobs.request_stop(jobs.find_job(kind, job_id))
+def stop_evaluation(job_id: str, request: gr.Request = None) -> None:
+    jobs.request_stop(jobs.find_job("evaluation", job_id, common.owner_of(request)))
     gr.Info("Stop requested.")
 
 
 @common.shows_errors
-def continue_curve(job_id: str) -> None:
-    jobs.continue_job(jobs.find_job("learning-curve", job_id))
+def stop_curve(job_id: str, request: gr.Request = None) -> None:
+    jobs.request_stop(jobs.find_job("learning-curve", job_id, common.owner_of(request)))
+    gr.Info("Stop requested: the curve stops after the current step and keeps the points it finished.")
 
 
 @common.shows_errors
-def make_report(job_id: str) -> dict:
+def continue_curve(job_id: str, request: gr.Request = None) -> None:
+    jobs.continue_job(jobs.find_job("learning-curve", job_id, common.owner_of(request)))
+
+
+@common.shows_errors
+def make_report(job_id: str, request: gr.Request = None) -> dict:
     """An evaluation's or a learning curve's report.html and report.md."""
     from pipelines.evaluation.report import write_for
 
-    return gr.update(value=[str(path) for path in write_for(job_id)], visible=True)
+    return gr.update(value=[str(path) for path in write_for(job_id, common.owner_of(request))], visible=True)
 
 
-def past_jobs(kind: str) -> list[list]:
+def past_curves(request: gr.Request = None) -> list[list]:
+    return past_jobs("learning-curve", common.owner_of(request))
+
+
+def past_jobs(kind: str, owner: str | None = None) -> list[list]:
+    """The jobs of this kind this visitor may see, newest first."""
     rows = []
-    for job in jobs.list_jobs(kind)[:50]:
+    for job in jobs.list_jobs(kind, owner)[:50]:
         status, config = job.status(), job.config
         what = ", ".join(config.get("models", [])) if kind == "evaluation" else config["finetune_config"]["base_model"]
         rows.append([job.id, status.get("state"), config.get("task"), what])
@@ -258,7 +278,7 @@ def build_evaluation() -> None:
         with gr.Column(scale=3):
             source = gr.Radio(SOURCES, value=SOURCES[0], label="Rows to score", elem_id="evaluate-source")
             with gr.Group(visible=True) as run_box:
-                from_run = gr.Dropdown(finished_runs(), value=None, label="Finished run (its held-out rows, the same "
+                from_run = gr.Dropdown([], value=None, label="Finished run (its held-out rows, the same "
                                        "split it was scored on)", elem_id="evaluate-run")
             with gr.Group(visible=False) as file_box:
                 upload = gr.File(label="Labelled file", file_types=[".csv", ".tsv", ".json", ".jsonl", ".parquet"])
@@ -270,8 +290,8 @@ def build_evaluation() -> None:
                                  label="Models (1 to 4; the others are compared with the first)",
                                  elem_id="evaluate-models")
             with gr.Row():
-                max_rows = gr.Number(scoring.DEFAULT_MAX_ROWS, label="Rows at most", precision=0, minimum=1)
-                batch = gr.Number(scoring.DEFAULT_BATCH_SIZE, label="Batch size", precision=0, minimum=1)
+                max_rows = gr.Number(scoring.DEFAULT_MAX_ROWS, label="Rows at most", precision=None, minimum=1)
+                batch = gr.Number(scoring.DEFAULT_BATCH_SIZE, label="Batch size", precision=None, minimum=1)
             with gr.Row():
                 start = gr.Button("Evaluate", variant="primary", elem_id="evaluate-start")
                 refresh = gr.Button("↻ Runs and models", size="sm")
@@ -317,7 +337,7 @@ def build_evaluation() -> None:
     gr.Timer(POLL_S).tick(show_evaluation, [watched, shown, shown_filter], outputs, show_progress="hidden", **private)
     shown_filter.change(show_evaluation, [watched, gr.State(None), shown_filter], outputs, **private)
     job_id.submit(lambda j: ((j or "").strip(), None), job_id, [watched, shown], **private)
-    stop.click(lambda j: stop_job("evaluation", j), job_id, **private)
+    stop.click(stop_evaluation, job_id, **private)
     report.click(make_report, job_id, report_file, **private)
     gr.on(None, on_page_load, None, [from_run, models, past], show_progress="hidden", **private)
     past.select(select_job, past, [watched, job_id, shown], **private)
@@ -342,10 +362,10 @@ def build_curve() -> None:
                                elem_id="curve-sizes")
             seeds = gr.Textbox("1, 2", label="Seeds", elem_id="curve-seeds")
             with gr.Row():
-                epochs = gr.Number(3, label="Epochs (more on small subsets)", precision=0, minimum=1,
+                epochs = gr.Number(3, label="Epochs (more on small subsets)", precision=None, minimum=1,
                                    elem_id="curve-epochs")
                 lr = gr.Number(curve.PRESET_SETTINGS["learning_rate"], label="Learning rate", elem_id="curve-lr")
-                batch = gr.Number(32, label="Batch size", precision=0, minimum=1, elem_id="curve-batch")
+                batch = gr.Number(32, label="Batch size", precision=None, minimum=1, elem_id="curve-batch")
             start = gr.Button("Run the learning curve", variant="primary", elem_id="curve-start")
         with gr.Column(scale=4):
             job_id = gr.Textbox(label="Learning curve being watched", elem_id="curve-id",
@@ -382,10 +402,10 @@ def build_curve() -> None:
     status_button.click(learning_curve_status, job_id, as_json, api_name="learning_curve_status")
     gr.Timer(POLL_S).tick(show_curve, [watched, shown], outputs, show_progress="hidden", **private)
     job_id.submit(lambda j: ((j or "").strip(), None), job_id, [watched, shown], **private)
-    stop.click(lambda j: stop_job("learning-curve", j), job_id, **private)
+    stop.click(stop_curve, job_id, **private)
     again.click(continue_curve, job_id, **private).success(lambda: None, outputs=shown, **private)
     report.click(make_report, job_id, report_file, **private)
-    gr.on(None, lambda: past_jobs("learning-curve"), None, past, show_progress="hidden", **private)
+    gr.on(None, past_curves, None, past, show_progress="hidden", **private)
     past.select(select_job, past, [watched, job_id, shown], **private)
 
 

@@ -14,6 +14,7 @@ import gradio as gr
 
 from pipelines.finetune import adaptation, launch, runs, status, tasks
 from pipelines.finetune.config import DEFAULT_LEARNING_RATES, FinetuneConfig
+from pipelines.text.inputs import whole_number
 from ui import common, finetune_data, finetune_generation, finetune_view
 
 TASK = "finetune"
@@ -33,41 +34,55 @@ WATCHED_KEY = "transfer-studio-finetune-run"
 def start_finetune(task: str, data_file, columns: dict | None, base_model: str, mode: str, top_k_layers: float,
                    learning_rate: float, epochs: float, batch_size: float, max_length: float, seed: float,
                    mixed_precision: str, logging_steps: float, model_name: str, dataset_name: str,
-                   eval_steps: float = 0, adapt_first: bool = False, more: dict | None = None) -> dict:
+                   eval_steps: float = 0, adapt_first: bool = False, more: dict | None = None,
+                   request: gr.Request = None) -> dict:
     """Check the data and settings and start a training run in its own process (three runs when
     `adapt_first`: see pipelines/finetune/adaptation.py). `columns` maps the task's roles to the
     file's columns ({"text": "review", "label": "stars"}); a role left out is guessed. `more` holds
     further settings by their config names ({"purpose": "translation", "lora": true, ...})."""
     if data_file is None:
         raise ValueError("Give a dataset first: upload a file, or pick a built-in example.")
+    for name, given in (("columns", columns), ("more", more)):
+        if not isinstance(given or {}, dict):
+            raise ValueError(f"`{name}` must be a JSON object, such as {{\"text\": \"review\"}}; "
+                             f"got {type(given).__name__}.")
     values = dict(
         data_file=str(common.file_path(data_file)), task=task or DEFAULTS.task,
         columns={role: column for role, column in (columns or {}).items() if column},
-        base_model=(base_model or "").strip() or DEFAULTS.base_model, mode=mode, top_k_layers=int(top_k_layers),
-        learning_rate=float(learning_rate) if learning_rate else None, epochs=int(epochs),
-        batch_size=int(batch_size), max_length=int(max_length) if max_length else None, seed=int(seed),
-        mixed_precision=mixed_precision, logging_steps=int(logging_steps), name=(model_name or "").strip() or None,
-        dataset_name=(dataset_name or "").strip() or None, eval_steps=int(eval_steps) if eval_steps else None)
+        base_model=(base_model or "").strip() or DEFAULTS.base_model, mode=mode,
+        top_k_layers=whole_number(top_k_layers, "k (layers to train)"),
+        learning_rate=float(learning_rate) if learning_rate else None, epochs=whole_number(epochs, "Epochs"),
+        batch_size=whole_number(batch_size, "Batch size"),
+        max_length=whole_number(max_length, "Max length") if max_length else None, seed=whole_number(seed, "Seed"),
+        mixed_precision=mixed_precision, logging_steps=whole_number(logging_steps, "Logging steps"),
+        name=(model_name or "").strip() or None, dataset_name=(dataset_name or "").strip() or None,
+        eval_steps=whole_number(eval_steps, "Eval steps") if eval_steps else None)
+    # `more` adds settings; it must not replace the ones above (data_file: a path on the server, not an upload)
+    overlapping = sorted(set(more or {}) & set(values))
+    if overlapping:
+        raise ValueError(f"`more` cannot set {', '.join(overlapping)}: give each as its own argument of "
+                         "/start_finetune.")
     config = FinetuneConfig.from_dict({**values, **(more or {})})
-    started = launch.start_runs(adaptation.adaptation_configs(config) if adapt_first else [config])
+    started = launch.start_runs(adaptation.adaptation_configs(config) if adapt_first else [config],
+                                common.owner_of(request))
     return {"run_id": started[0].id, "status": started[0].status.state,
             "runs": [{"run_id": run.id, "role": run.config.chain_role, "task": run.config.task} for run in started]}
 
 
 @common.shows_errors
-def finetune_status(run_id: str) -> dict:
+def finetune_status(run_id: str, request: gr.Request = None) -> dict:
     """Where a run stands: state, progress, held-out scores so far, and the result once finished."""
-    return status.overview(runs.find_run(run_id))
+    return status.overview(runs.find_run(run_id, common.owner_of(request)))
 
 
 @common.shows_errors
-def make_report(run_id: str) -> dict:
+def make_report(run_id: str, request: gr.Request = None) -> dict:
     """A finished run, evaluation ("eval-...") or learning curve ("curve-...") as one self-contained HTML
     file (opens offline): the result with its interval in words, plots, examples, settings and versions.
     Returns the files: report.html, then its Markdown (a run's model card, report.md otherwise)."""
     from pipelines.evaluation.report import write_for
 
-    return gr.update(value=[str(path) for path in write_for(run_id)], visible=True)
+    return gr.update(value=[str(path) for path in write_for(run_id, common.owner_of(request))], visible=True)
 
 
 def collect_columns(task: str, *columns: str | None) -> dict:
@@ -127,25 +142,25 @@ def components(group) -> list:
     return [getattr(group, f.name) for f in fields(group)]
 
 
-def show_run(run_id: str | None, shown: tuple | None):
+def show_run(run_id: str | None, shown: tuple | None, request: gr.Request = None):
     """Everything the run view shows, then the run id and what was shown; skipped when nothing changed
     since this browser's last look."""
     if not run_id:
         return (gr.skip(),) * (VIEW_SIZE + 1) + (None,)
     try:
-        run = runs.find_run(run_id)
+        run = runs.find_run(run_id, common.owner_of(request))
     except ValueError:
-        return (gr.skip(),) * VIEW_SIZE + ("", None)  # a deleted run: nothing left to show
+        return (gr.skip(),) * VIEW_SIZE + ("", None)  # a deleted run, or another visitor's: nothing to show
     log = run.read_log()
     info = status.overview(run, log)
     seen = [run.id, info["status"], info["progress"]["step"], len(info["evaluations"]), info["result"] is not None,
             [m["state"] for m in info["chain"]]]
     if seen == shown:
         return (gr.skip(),) * (VIEW_SIZE + 2)
-    return (*run_view(run, info, log), run.id, seen)
+    return (*run_view(run, info, log, request), run.id, seen)
 
 
-def run_view(run: runs.RunFolder, info: dict, log: list) -> tuple:
+def run_view(run: runs.RunFolder, info: dict, log: list, request: gr.Request | None = None) -> tuple:
     result = info["result"]
     zip_path = str(runs.export_zip(run)) if info["status"] == "finished" else None
     active = info["status"] in ("queued", "running")
@@ -163,22 +178,23 @@ def run_view(run: runs.RunFolder, info: dict, log: list) -> tuple:
             gr.update(value=finetune_view.confusion_table(details.get("fine_tuned")), visible=has_confusion),
             finetune_view.example_rows(result), gr.update(value=zip_path, visible=zip_path is not None),
             finetune_view.finished_note(info), gr.update(interactive=active), gr.update(interactive=info["can_resume"]),
-            list_past_runs(), info)
+            list_past_runs(request), info)
 
 
 @common.shows_errors
-def stop_run(run_id: str) -> None:
-    launch.request_stop(runs.find_run(run_id))
+def stop_run(run_id: str, request: gr.Request = None) -> None:
+    launch.request_stop(runs.find_run(run_id, common.owner_of(request)))
     gr.Info("Stop requested: the run stops after the current step and keeps its checkpoint.")
 
 
 @common.shows_errors
-def continue_run(run_id: str) -> None:
-    launch.resume_run(runs.find_run(run_id))
+def continue_run(run_id: str, request: gr.Request = None) -> None:
+    launch.resume_run(runs.find_run(run_id, common.owner_of(request)))
 
 
-def list_past_runs() -> list[list]:
-    return finetune_view.run_rows(runs.list_runs())
+def list_past_runs(request: gr.Request = None) -> list[list]:
+    """The runs this visitor may see (all of them in a shared workspace)."""
+    return finetune_view.run_rows(runs.list_runs(common.owner_of(request)))
 
 
 def select_run(rows, evt: gr.SelectData) -> tuple[str, str, None]:
@@ -210,20 +226,20 @@ def build_settings() -> SettingsForm:
         with gr.Row():
             lr = gr.Number(DEFAULTS.effective_learning_rate, label="Learning rate", elem_id="finetune-lr",
                            info="Each mode has its own default: a frozen backbone's new head needs a larger step.")
-            epochs = gr.Number(DEFAULTS.epochs, label="Epochs", precision=0, minimum=1, elem_id="finetune-epochs")
-            batch = gr.Number(DEFAULTS.batch_size, label="Batch size", precision=0, minimum=1, elem_id="finetune-batch")
+            epochs = gr.Number(DEFAULTS.epochs, label="Epochs", precision=None, minimum=1, elem_id="finetune-epochs")
+            batch = gr.Number(DEFAULTS.batch_size, label="Batch size", precision=None, minimum=1, elem_id="finetune-batch")
             max_length = gr.Number(tasks.get(DEFAULTS.task).default_max_length, label="Max length (tokens)",
-                                   precision=0, minimum=8, elem_id="finetune-max-length",
+                                   precision=None, minimum=8, elem_id="finetune-max-length",
                                    info="Per text; for QA per window of a long context.")
-            seed = gr.Number(DEFAULTS.seed, label="Seed", precision=0, elem_id="finetune-seed")
+            seed = gr.Number(DEFAULTS.seed, label="Seed", precision=None, elem_id="finetune-seed")
             precision = gr.Dropdown(PRECISION_CHOICES, value=DEFAULTS.mixed_precision, label="Mixed precision",
                                     info="auto picks bf16 only where the hardware computes it fast (AMX / "
                                          "AVX-512 BF16 CPUs, recent GPUs); elsewhere float32.")
     with gr.Accordion("More settings", open=False):
         with gr.Row():
-            logging_steps = gr.Number(DEFAULTS.logging_steps, label="Log the loss every N steps", precision=0,
+            logging_steps = gr.Number(DEFAULTS.logging_steps, label="Log the loss every N steps", precision=None,
                                       minimum=1, elem_id="finetune-logging-steps")
-            eval_steps = gr.Number(0, label="Also score the held-out rows every N steps", precision=0, minimum=0,
+            eval_steps = gr.Number(0, label="Also score the held-out rows every N steps", precision=None, minimum=0,
                                    info="0: after each epoch only. More points on the score plot; training "
                                         "pauses while it scores.", elem_id="finetune-eval-steps")
             model_name = gr.Textbox(label="Name of the new model", placeholder="<base>-<dataset>-<run id>",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from pipelines.models import kinds
+from pipelines.text.inputs import whole_number
 from ui import common
 
 if TYPE_CHECKING:
@@ -52,8 +53,9 @@ def generation_settings(max_new_tokens: float, temperature: float, top_p: float,
     """The sliders' values (floats from the UI) as the pipeline's settings."""
     from pipelines.models import lm  # deferred import, see app.py
     return lm.GenerationSettings(
-        max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_p=float(top_p),
-        top_k=int(top_k), repetition_penalty=float(repetition_penalty), stop=stop_texts(stop))
+        max_new_tokens=whole_number(max_new_tokens, "Max new tokens"), temperature=float(temperature),
+        top_p=float(top_p), top_k=whole_number(top_k, "Top-k"), repetition_penalty=float(repetition_penalty),
+        stop=stop_texts(stop))
 
 
 def _since(started: float) -> str:

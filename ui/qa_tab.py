@@ -35,7 +35,7 @@ def answer(question: str, context: str, model: str | None, top_k: float, phrase:
     if phrase_with:
         common.announce_loading("generation", phrase_with)
     started = time.perf_counter()
-    result = qa.answer_question(question, context, spec, int(top_k), phrase_with=phrase_with)
+    result = qa.answer_question(question, context, spec, inputs.whole_number(top_k, "Top-k"), phrase_with=phrase_with)
     return (highlight(context, result), answer_rows(result), result.generated or "", result.to_dict(),
             common.timing(started, result.model, loads))
 
@@ -44,13 +44,14 @@ def answer(question: str, context: str, model: str | None, top_k: float, phrase:
 def compare_answers(question: str, context: str, models: list[str], top_k: float, phrase: bool):
     """The same question and context for 2 or 3 models, one after another: a row and a result per model."""
     from pipelines.tasks import compare, qa  # deferred import, see app.py
+    top_k = inputs.whole_number(top_k, "Top-k")
 
     def answer_with(spec):
-        return qa.answer_question(question, context, spec, int(top_k),
+        return qa.answer_question(question, context, spec, top_k,
                                   phrase_with=qa.default_phraser(spec) if phrase else None)
 
     comparison = compare.compare_models(
-        TASK, models, {"question": question, "context": context, "top_k": int(top_k), "phrase": bool(phrase)},
+        TASK, models, {"question": question, "context": context, "top_k": top_k, "phrase": bool(phrase)},
         run=answer_with, describe=best_answer, on_load=common.note_loading)
     return common.comparison_rows(comparison), comparison.to_dict()
 

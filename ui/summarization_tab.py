@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from pipelines.models import kinds
+from pipelines.text.inputs import whole_number
 from ui import common
 
 if TYPE_CHECKING:
@@ -48,7 +49,8 @@ def summary_settings(max_new_tokens: float, min_new_tokens: float, num_beams: fl
     """The sliders' values (floats from the UI) as the pipeline's settings."""
     from pipelines.tasks import summarization  # deferred import, see app.py
     return summarization.SummarySettings(
-        max_new_tokens=int(max_new_tokens), min_new_tokens=int(min_new_tokens), num_beams=int(num_beams),
+        max_new_tokens=whole_number(max_new_tokens, "Max new tokens"),
+        min_new_tokens=whole_number(min_new_tokens, "Min new tokens"), num_beams=whole_number(num_beams, "Beams"),
         do_sample=bool(do_sample), temperature=float(temperature), top_p=float(top_p))
 
 

@@ -54,15 +54,26 @@ def parse_sizes(sizes) -> list[int]:
     return values
 
 
+def parse_seeds(seeds) -> list[int]:
+    """One to five distinct whole numbers, in order, from a list or text such as "1, 2"."""
+    given = seeds
+    if isinstance(seeds, str):
+        seeds = [s for s in seeds.replace(",", " ").split() if s]
+    try:
+        values = list(dict.fromkeys(int(s) for s in seeds))
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"Seeds must be whole numbers, e.g. 1, 2; got '{given}'.") from None
+    if not 1 <= len(values) <= 5:
+        raise ValueError(f"Give one to five seeds (two or more show the spread); got {len(values)}.")
+    return values
+
+
 def start_curve(config: FinetuneConfig, sizes=DEFAULT_SIZES, seeds=DEFAULT_SEEDS, upload: Path | None = None,
-                preset: str | None = None) -> jobs.JobFolder:
+                preset: str | None = None, owner: str | None = None) -> jobs.JobFolder:
     """Check the request, create the curve's folder and start its process; returns at once."""
     from pipelines.finetune.model import resolve_base  # imports transformers: only when starting
 
-    sizes = parse_sizes(sizes)
-    seeds = list(dict.fromkeys(int(s) for s in seeds))
-    if not 1 <= len(seeds) <= 5:
-        raise ValueError(f"Give one to five seeds (two or more show the spread); got {len(seeds)}.")
+    sizes, seeds = parse_sizes(sizes), parse_seeds(seeds)
     if config.task not in ("classification", "extractive-qa", "seq2seq", "causal-lm"):
         raise ValueError(f"A learning curve needs a task scored on held-out rows; '{config.task}' is not one.")
     task = tasks.for_config(config)
@@ -75,7 +86,7 @@ def start_curve(config: FinetuneConfig, sizes=DEFAULT_SIZES, seeds=DEFAULT_SEEDS
     job = jobs.create_job("learning-curve", {
         "task": config.task, "sizes": [s for s in sizes if s <= largest], "dropped_sizes": [s for s in sizes if s > largest],
         "seeds": seeds, "inits": list(INITS), "preset": preset,
-        "finetune_config": config.with_changes(lora=False).to_dict()}, data_file=upload)
+        "finetune_config": config.with_changes(lora=False).to_dict()}, data_file=upload, owner=owner)
     return jobs.launch(job)
 
 

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.finetune import data, run_queue
-from pipelines.runtime import settings
+from pipelines.runtime import owners, settings
+from pipelines.text.inputs import is_folder_id
 
 KINDS = {"evaluation": "evaluations", "learning-curve": "curves"}  # kind -> folder under STUDIO_HOME
 PREFIXES = {"evaluation": "eval", "learning-curve": "curve"}
@@ -118,13 +119,14 @@ def jobs_dir(kind: str) -> Path:
     return path
 
 
-def create_job(kind: str, config: dict, data_file: Path | None = None) -> JobFolder:
+def create_job(kind: str, config: dict, data_file: Path | None = None, owner: str | None = None) -> JobFolder:
     """A new job folder with its config (and its own copy of the data file, when one was uploaded)."""
     job_id = f"{PREFIXES[kind]}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     job = JobFolder(settings.studio_home() / KINDS[kind] / job_id)
     try:  # written whole or not at all (see runs.create_run)
         job = JobFolder(jobs_dir(kind) / job_id)
         job.path.mkdir(parents=True)
+        owners.write_owner(job.path, owner)
         config = {**config, "kind": kind}
         if data_file is not None:
             config["finetune_config"] = {**config["finetune_config"],
@@ -150,19 +152,21 @@ def launch(job: JobFolder) -> JobFolder:
     return job
 
 
-def find_job(kind: str, job_id: str) -> JobFolder:
-    """The job with this id, or a ValueError the user can act on (an id is a folder name, never a path)."""
+def find_job(kind: str, job_id: str, owner: str | None = None) -> JobFolder:
+    """The job with this id, or a ValueError the user can act on (an id is a folder name, never a path);
+    another visitor's job is answered as if it did not exist."""
     job_id = (job_id or "").strip()
-    job = JobFolder(jobs_dir(kind) / job_id)
-    if not job_id or "/" in job_id or "\\" in job_id or job_id.startswith(".") or not job.config_file.is_file():
+    if (not is_folder_id(job_id) or not (jobs_dir(kind) / job_id / "config.json").is_file()
+            or not owners.can_see(jobs_dir(kind) / job_id, owner)):
         what = "evaluation" if kind == "evaluation" else "learning curve"
-        raise ValueError(f"There is no {what} '{job_id}'; pick one from the list of past ones.")
-    return job
+        named = f"'{job_id}'" if is_folder_id(job_id) else "with that id"  # never echo a path or control bytes
+        raise ValueError(f"There is no {what} {named}; pick one from the list of past ones.")
+    return JobFolder(jobs_dir(kind) / job_id)
 
 
-def list_jobs(kind: str) -> list[JobFolder]:
-    """Every job of this kind, newest first."""
-    folders = (p for p in jobs_dir(kind).iterdir() if (p / "config.json").is_file())
+def list_jobs(kind: str, owner: str | None = None) -> list[JobFolder]:
+    """The jobs of this kind `owner` may see, newest first."""
+    folders = (p for p in jobs_dir(kind).iterdir() if (p / "config.json").is_file() and owners.can_see(p, owner))
     return [JobFolder(p) for p in sorted(folders, key=lambda p: p.name, reverse=True)]
 
 

@@ -270,7 +270,7 @@ def curve_chart(result: dict | None, width: int = 640, height: int = 300) -> str
 
 # --- evaluations and learning curves (pipelines/evaluation/jobs.py) -----------------------------------
 
-def write_for(identifier: str) -> list[Path]:
+def write_for(identifier: str, owner: str | None = None) -> list[Path]:
     """The report of a run, an evaluation ("eval-...") or a learning curve ("curve-..."), by its id: the
     self-contained HTML page, then its Markdown companion (a run's: the model card)."""
     from pipelines.evaluation import jobs
@@ -279,8 +279,8 @@ def write_for(identifier: str) -> list[Path]:
     identifier = (identifier or "").strip()
     for kind, prefix in jobs.PREFIXES.items():
         if identifier.startswith(prefix + "-"):
-            return write_job_report(jobs.find_job(kind, identifier))
-    run = find_run(identifier)
+            return write_job_report(jobs.find_job(kind, identifier, owner))
+    run = find_run(identifier, owner)
     page = write_report(run)
     card = run.model_dir / "README.md"
     return [page, card] if card.is_file() else [page]

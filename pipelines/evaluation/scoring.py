@@ -52,7 +52,8 @@ def model_list(models) -> list[str]:
 def start_evaluation(models, *, from_run: str | None = None, data_file: str | Path | None = None,
                      task: str = "classification", columns: dict[str, str] | None = None, purpose: str | None = None,
                      max_rows: int = DEFAULT_MAX_ROWS, batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 42,
-                     mixed_precision: str = "auto", dataset_name: str | None = None) -> jobs.JobFolder:
+                     mixed_precision: str = "auto", dataset_name: str | None = None,
+                     owner: str | None = None) -> jobs.JobFolder:
     """Check the request, create the job folder and start its process; returns at once."""
     from pipelines.finetune.model import resolve_base  # imports transformers: only when starting
 
@@ -62,7 +63,7 @@ def start_evaluation(models, *, from_run: str | None = None, data_file: str | Pa
     if not 1 <= int(batch_size) <= 1024:
         raise ValueError(f"Batch size must be between 1 and 1024; got {batch_size}.")
     if from_run:
-        run = find_run(from_run)
+        run = find_run(from_run, owner)  # another visitor's held-out rows are theirs
         result = run.result()
         if result is None:
             raise ValueError(f"Run {run.id} has not finished: its held-out rows are scored once it has.")
@@ -84,7 +85,7 @@ def start_evaluation(models, *, from_run: str | None = None, data_file: str | Pa
         task_.check_base(resolve_base(name).spec)
     job = jobs.create_job("evaluation", {
         "task": config.task, "models": names, "from_run": from_run or None, "facts": facts, "source": source,
-        "max_rows": int(max_rows), "finetune_config": config.to_dict()}, data_file=upload)
+        "max_rows": int(max_rows), "finetune_config": config.to_dict()}, data_file=upload, owner=owner)
     return jobs.launch(job)
 
 

@@ -28,16 +28,16 @@ def check_config(config: FinetuneConfig) -> None:
     accelerate_config_file(config)
 
 
-def start_run(config: FinetuneConfig) -> RunFolder:
+def start_run(config: FinetuneConfig, owner: str | None = None) -> RunFolder:
     """Validate, create the run folder, and launch training in its own process; returns at once."""
-    return start_runs([config])[0]
+    return start_runs([config], owner)[0]
 
 
-def start_runs(configs: list[FinetuneConfig]) -> list[RunFolder]:
+def start_runs(configs: list[FinetuneConfig], owner: str | None = None) -> list[RunFolder]:
     """`start_run` for several runs at once (a chain, see create_runs); they train in this order."""
     for config in configs:
         check_config(config)
-    runs = create_runs(configs)
+    runs = create_runs(configs, owner)
     for run in runs:
         _launch(run, [str(run.config_file)])
     return runs

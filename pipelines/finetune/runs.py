@@ -34,7 +34,8 @@ from pathlib import Path
 from pipelines.finetune import data, run_queue, tasks
 from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.log import Entry, StatusEntry, from_line, to_line
-from pipelines.runtime import settings
+from pipelines.runtime import owners, settings
+from pipelines.text.inputs import is_folder_id
 
 # "interrupted": recorded as queued or running, but its process is gone (killed, out of memory, the machine
 # restarted); it resumes from its last checkpoint like a stopped run.
@@ -166,14 +167,15 @@ def list_run_folders() -> list[RunFolder]:
     return [RunFolder(p) for p in sorted(folders, key=lambda p: p.name, reverse=True)]
 
 
-def find_run(run_id: str) -> RunFolder:
-    """The run with this id, or a ValueError the user can act on (an id is a folder name, never a path)."""
+def find_run(run_id: str, owner: str | None = None) -> RunFolder:
+    """The run with this id, or a ValueError the user can act on (an id is a folder name, never a path).
+    Another visitor's run is answered as if it did not exist (runtime/owners.py)."""
     run_id = (run_id or "").strip()
-    run = RunFolder(settings.runs_dir() / run_id)
-    if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith(".") or not run.config_file.is_file():
-        raise ValueError(f"There is no fine-tuning run '{run_id}' in {settings.runs_dir()}; pick one under "
-                         "Past runs.")
-    return run
+    if (not is_folder_id(run_id) or not (settings.runs_dir() / run_id / "config.json").is_file()
+            or not owners.can_see(settings.runs_dir() / run_id, owner)):
+        named = f"'{run_id}'" if is_folder_id(run_id) else "with that id"  # never echo a path or control bytes
+        raise ValueError(f"There is no fine-tuning run {named} in {settings.runs_dir()}; pick one under Past runs.")
+    return RunFolder(settings.runs_dir() / run_id)
 
 
 @dataclass(frozen=True)
@@ -197,9 +199,10 @@ class RunSummary:
         return asdict(self)
 
 
-def list_runs() -> list[RunSummary]:
+def list_runs(owner: str | None = None) -> list[RunSummary]:
+    """The runs `owner` may see, newest first."""
     summaries = []
-    for run in list_run_folders():
+    for run in (r for r in list_run_folders() if owners.can_see(r.path, owner)):
         try:
             config = run.config
         except ValueError:  # a config this version cannot read: not listed rather than breaking the list
@@ -228,7 +231,7 @@ def base_reference(config: FinetuneConfig, must_exist: bool = True) -> str:
     return registered
 
 
-def create_run(config: FinetuneConfig) -> RunFolder:
+def create_run(config: FinetuneConfig, owner: str | None = None) -> RunFolder:
     """A new run folder holding the config and its own copy of the data file. A folder that cannot be
     written whole (no permission, a full disk) is removed again: nothing half-written is left to look
     like a run, and the ValueError says what to fix."""
@@ -237,6 +240,7 @@ def create_run(config: FinetuneConfig) -> RunFolder:
     try:
         run = RunFolder(settings.runs_dir() / run_id)
         run.path.mkdir(parents=True)
+        owners.write_owner(run.path, owner)  # before config.json: the run is never listed without its owner
         copy = data.copy_into(Path(config.data_file), run.data_dir)
         config.with_changes(data_file=str(copy), dataset_name=config.effective_dataset_name).to_json(run.config_file)
         run.write_status("queued", queued_at=time.time())
@@ -247,14 +251,14 @@ def create_run(config: FinetuneConfig) -> RunFolder:
     return run
 
 
-def create_runs(configs: list[FinetuneConfig]) -> list[RunFolder]:
+def create_runs(configs: list[FinetuneConfig], owner: str | None = None) -> list[RunFolder]:
     """Runs created in order. A config whose base_from_run names the chain_role of an earlier config
     in the list starts from that run's model (a chain: adapt, then fine-tune the adapted model)."""
     created, by_role = [], {}
     for config in configs:
         if config.base_from_run in by_role:
             config = config.with_changes(base_from_run=by_role[config.base_from_run])
-        created.append(create_run(config))
+        created.append(create_run(config, owner))
         if config.chain_role:
             by_role[config.chain_role] = created[-1].id
     return created

@@ -24,6 +24,9 @@ from pipelines.models.kinds import (CAUSAL_LM, CLASSIFIER, EXTRACTIVE_QA, KIND_P
 from pipelines.runtime import settings
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+# Longer than any Hub id (96 characters at most); a longer "name" is not one, and as a folder name (255 at
+# most on Linux) looking it up on disk fails with an OS error rather than a sentence.
+MAX_REFERENCE_CHARS = 255
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,7 @@ def resolve(task: str, reference: str | ModelSpec | None) -> ModelSpec:
     reference = (reference or "").strip()
     if not reference:
         return default_spec(task)
+    _check_typed(reference)
     if settings.demo_mode():  # a public demo runs what its picker lists, never a typed Hub id or path
         listed = {spec.name: spec for spec in entries(task)}
         if reference not in listed:
@@ -230,6 +234,7 @@ def find(reference: str) -> ModelSpec:
     Catalogue names come first, then folders of the models directory, paths, and Hub ids.
     """
     reference = reference.strip()
+    _check_typed(reference)
     local = _models_folder_spec(reference)
     if local is not None:
         return _available(local)
@@ -250,6 +255,14 @@ def find(reference: str) -> ModelSpec:
     spec = replace(known, revision=revision or known.revision) if known else ModelSpec(
         name=reference, source="hub", kind=None, hub_id=hub_id, revision=revision or None)
     return _available(spec)
+
+
+def _check_typed(reference: str) -> None:
+    """A ValueError, which does not repeat the reference, for text that cannot name a model: control
+    characters (a NUL byte ends a path in C) or more characters than any name or path has."""
+    if len(reference) > MAX_REFERENCE_CHARS or not reference.isprintable():
+        raise ValueError(f"That is not a model name: pick one from the list, or type a Hub id (org/name) or a "
+                         f"folder name of at most {MAX_REFERENCE_CHARS} characters, on one line.")
 
 
 def _named_in_catalogue(name: str) -> ModelSpec | None:

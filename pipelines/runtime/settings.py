@@ -80,6 +80,34 @@ def queue_size() -> int:
     return env_int("STUDIO_QUEUE_SIZE", 64)
 
 
+def shared_workspace() -> bool:
+    """STUDIO_SHARED_WORKSPACE=1: every visitor sees and controls every run and evaluation (one person
+    running the app alone). Off by default: each belongs to the browser or logged-in user that made it."""
+    return env_flag("STUDIO_SHARED_WORKSPACE", default=False)
+
+
+def auth_pairs() -> list[tuple[str, str]] | None:
+    """STUDIO_AUTH as Gradio's login list: 'user:password' pairs separated by commas or spaces, or the path
+    of a file with one pair a line (kept out of the repository); None when unset. A ValueError for a pair
+    without a password or a file that cannot be read."""
+    value = os.environ.get("STUDIO_AUTH", "").strip()
+    if not value:
+        return None
+    if ":" not in value.split()[0].split(",")[0] or os.path.isfile(value):
+        try:
+            value = Path(value).expanduser().read_text(encoding="utf-8")
+        except OSError as err:
+            raise ValueError(f"STUDIO_AUTH names the file '{value}', which cannot be read ({err.strerror}).") from err
+    pairs = []
+    for item in value.replace(",", "\n").split():
+        user, _, password = item.partition(":")
+        if not user or not password:
+            raise ValueError("STUDIO_AUTH holds user:password pairs (or a file of them, one a line); one entry "
+                             "has no password.")
+        pairs.append((user, password))
+    return pairs
+
+
 def demo_mode() -> bool:
     """STUDIO_DEMO=1 (or `python app.py --demo`), for a public link: the inference tabs only, the listed
     models only (the catalogue, packaged models, models fine-tuned here), no uploads, no training or

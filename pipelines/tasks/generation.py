@@ -55,7 +55,8 @@ def generate_text(prompt: str, model: str | ModelSpec | None = None, settings: l
 def _prepare(prompt: str, model: str | ModelSpec | None, settings: lm.GenerationSettings,
              system_prompt: str | None) -> tuple[loading.LoadedModel, str, str | None]:
     prompt = require_text(prompt, "prompt")
-    system_prompt = (system_prompt or "").strip() or None
+    # optional, but held to the same limit as every input: tokenizing megabytes holds a core for seconds
+    system_prompt = require_text(system_prompt, "system prompt") if (system_prompt or "").strip() else None
     settings.validated()
     loaded = loading.load(catalog.resolve(TASK, model))
     if loaded.kind != kinds.CAUSAL_LM:  # a Hub id whose kind was only known after loading

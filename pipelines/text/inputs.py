@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 
 # Long enough for a book chapter (QA slides a window over it, summarization chunks it), short enough
 # that one request cannot keep a CPU busy for many minutes or exhaust memory. STUDIO_MAX_CHARS changes it.
 MAX_INPUT_CHARS = 100_000
+# What the app names its own folders (run ids, evaluation and curve ids): never a path, '.', or a control character.
+_FOLDER_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,127}")
 
 
 def max_input_chars() -> int:
@@ -33,3 +37,20 @@ def require_range(value: float, name: str, low: float, high: float) -> float:
     if not (low <= value <= high):
         raise ValueError(f"{name} must be between {low} and {high}; got {value}.")
     return value
+
+
+def whole_number(value, name: str) -> int:
+    """A count typed or sent for a setting (a UI float), as an int; an error naming the setting for NaN,
+    infinity or nothing, which int() would report as a Python message or a crash."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a whole number; got {value}.")
+    return int(value)
+
+
+def is_folder_id(text: str | None) -> bool:
+    """Whether `text` can be the id of a folder the app created (a run, an evaluation, a curve).
+
+    >>> is_folder_id("20250101-120000-ab12"), is_folder_id("../x"), is_folder_id("."), is_folder_id("a\\x00")
+    (True, False, False, False)
+    """
+    return bool(text) and _FOLDER_ID.fullmatch(text) is not None

@@ -82,7 +82,11 @@ def start_evaluation(models, *, from_run: str | None = None, data_file: str | Pa
     task_ = tasks.for_config(config)
     load_rows(Path(config.data_file), task_, config.columns)  # bad data is reported now, not in the job
     for name in names:
-        task_.check_base(resolve_base(name).spec)
+        spec = resolve_base(name).spec
+        if spec.kind is not None and spec.kind not in task_.base_kinds:
+            raise ValueError(f"'{spec.name}' is a {spec.kind} model; a {task_.title.lower()} evaluation scores "
+                             f"{' or '.join(task_.base_kinds)} models with the task's head. To put it beside them on "
+                             "one input, use its tab's Compare mode.")
     job = jobs.create_job("evaluation", {
         "task": config.task, "models": names, "from_run": from_run or None, "facts": facts, "source": source,
         "max_rows": int(max_rows), "finetune_config": config.to_dict()}, data_file=upload, owner=owner)

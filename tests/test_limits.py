@@ -5,6 +5,7 @@ queue holds STUDIO_QUEUE_SIZE requests."""
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 from gradio_client import handle_file
@@ -50,3 +51,39 @@ def test_the_queue_size_comes_from_the_environment(client):
     import app
 
     assert app.build_demo()._queue.max_size == 7
+
+
+def test_one_visitor_may_not_queue_more_than_the_job_limit(studio_home, monkeypatch, tmp_path):
+    """STUDIO_MAX_JOBS: a third run or evaluation of the same visitor is refused while two are active; the
+    command line (no owner) and other visitors are not held back by it."""
+    from pipelines.evaluation import jobs
+    from pipelines.finetune.runs import RunFolder
+    from pipelines.runtime import owners, settings
+
+    monkeypatch.setenv("STUDIO_MAX_JOBS", "2")
+    for name in ("20000101-000000-busy1", "20000101-000000-busy2"):
+        run = RunFolder(settings.runs_dir() / name)
+        run.path.mkdir()
+        owners.write_owner(run.path, "browser:busy")
+        (run.path / "config.json").write_text("{}")
+        run.write_status("running", pid=os.getpid())  # alive: this test process
+    try:
+        with pytest.raises(ValueError, match="limit is 2 at a time"):
+            jobs.check_job_limit("browser:busy")
+        with pytest.raises(ValueError, match="limit is 2 at a time"):
+            jobs.create_job("evaluation", {"finetune_config": {}}, owner="browser:busy")
+        jobs.check_job_limit("browser:someone-else")
+        jobs.check_job_limit(None)
+    finally:
+        for name in ("20000101-000000-busy1", "20000101-000000-busy2"):
+            shutil.rmtree(settings.runs_dir() / name)
+
+
+def test_a_dataset_over_the_row_limit_is_refused(monkeypatch, tmp_path):
+    from pipelines.finetune.data import read_table
+
+    monkeypatch.setenv("STUDIO_MAX_ROWS", "10")
+    path = tmp_path / "rows.csv"
+    path.write_text("text,label\n" + "a fine film,positive\n" * 11)
+    with pytest.raises(ValueError, match="11 rows; the limit is 10"):
+        read_table(path)

@@ -119,9 +119,27 @@ def jobs_dir(kind: str) -> Path:
     return path
 
 
+def check_job_limit(owner: str | None, starting: int = 1) -> None:
+    """A ValueError naming the limit when `owner` already has STUDIO_MAX_JOBS runs, evaluations and learning
+    curves queued or running (the command line, owner None, has no limit)."""
+    from pipelines.finetune.runs import ACTIVE as RUN_ACTIVE, list_run_folders
+
+    if owner is None or settings.shared_workspace():
+        return
+    active = sum(1 for run in list_run_folders() if owners.read_owner(run.path) == owner
+                 and run.live_state() in RUN_ACTIVE)
+    active += sum(1 for kind in KINDS for job in list_jobs(kind, owner)
+                  if owners.read_owner(job.path) == owner and job.status()["state"] in ACTIVE)
+    limit = settings.max_jobs_per_owner()
+    if active + starting > limit:
+        raise ValueError(f"You have {active} run(s) or evaluation(s) queued or running; the limit is {limit} at a "
+                         "time (STUDIO_MAX_JOBS). Wait for one to finish, or stop one, then start again.")
+
+
 def create_job(kind: str, config: dict, data_file: Path | None = None, owner: str | None = None) -> JobFolder:
     """A new job folder with its config (and its own copy of the data file, when one was uploaded)."""
     job_id = f"{PREFIXES[kind]}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    check_job_limit(owner)
     job = JobFolder(settings.studio_home() / KINDS[kind] / job_id)
     try:  # written whole or not at all (see runs.create_run)
         job = JobFolder(jobs_dir(kind) / job_id)

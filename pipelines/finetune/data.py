@@ -18,6 +18,7 @@ from pathlib import Path
 import datasets
 
 from pipelines.finetune.tasks.base import FinetuneTask
+from pipelines.runtime import settings
 from pipelines.runtime.errors import first_line
 
 # extension -> (datasets builder, extra builder arguments)
@@ -73,18 +74,27 @@ def read_table(path: Path) -> datasets.Dataset:
     if suffix in (".json", ".jsonl"):
         _check_json(path)
     if suffix == ".txt":
-        return _paragraphs(path)
+        return _within_row_limit(_paragraphs(path), path)
     builder, options = FORMATS[suffix]
     try:
         with tempfile.TemporaryDirectory() as tmp:  # keep_in_memory: nothing left behind per upload
-            return datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=tmp,
-                                         keep_in_memory=True, **options)
+            table = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=tmp,
+                                          keep_in_memory=True, **options)
     except Exception as err:  # datasets wraps the parser's error; show the parser's own words
         cause = err.__cause__ or err
         reason = first_line(cause)
         hint = ("Check that every row has the same columns as the header." if builder == "csv" else
                 "Check that every record has the same fields, each holding one type of value.")
         raise ValueError(f"Could not read '{path.name}' as {suffix[1:].upper()}: {reason}. {hint}") from err
+    return _within_row_limit(table, path)
+
+
+def _within_row_limit(table: datasets.Dataset, path: Path) -> datasets.Dataset:
+    limit = settings.max_dataset_rows()
+    if len(table) > limit:
+        raise ValueError(f"'{path.name}' has {len(table):,} rows; the limit is {limit:,} (STUDIO_MAX_ROWS). Upload "
+                         "a sample of the rows.")
+    return table
 
 
 def _paragraphs(path: Path) -> datasets.Dataset:

@@ -35,6 +35,9 @@ def start_run(config: FinetuneConfig, owner: str | None = None) -> RunFolder:
 
 def start_runs(configs: list[FinetuneConfig], owner: str | None = None) -> list[RunFolder]:
     """`start_run` for several runs at once (a chain, see create_runs); they train in this order."""
+    from pipelines.evaluation.jobs import check_job_limit
+
+    check_job_limit(owner, starting=len(configs))
     for config in configs:
         check_config(config)
     runs = create_runs(configs, owner)

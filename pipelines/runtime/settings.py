@@ -74,6 +74,18 @@ def max_upload_mb() -> int:
     return env_int("STUDIO_MAX_UPLOAD_MB", 50)
 
 
+def max_jobs_per_owner() -> int:
+    """Runs, evaluations and learning curves one visitor may have queued or running at once
+    (STUDIO_MAX_JOBS, default 2): on a small machine one visitor must not queue hours of work ahead of
+    everyone else."""
+    return env_int("STUDIO_MAX_JOBS", 2)
+
+
+def max_dataset_rows() -> int:
+    """Rows an uploaded dataset may have (STUDIO_MAX_ROWS, default 200,000)."""
+    return env_int("STUDIO_MAX_ROWS", 200_000)
+
+
 def queue_size() -> int:
     """Requests that may wait in the queue (STUDIO_QUEUE_SIZE, default 64); one more is turned away at once
     with Gradio's "queue is full" message instead of waiting for minutes."""

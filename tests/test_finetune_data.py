@@ -249,6 +249,8 @@ def test_rotten_tomatoes_sample_has_reviews_only(studio_home):
     (config,) = preset_configs("rotten-tomatoes", max_train_rows=200, epochs=1)
     assert (config.max_train_rows, config.max_eval_rows, config.eval_fraction) == (200, 200, 0.5)
     assert pd.read_csv(config.data_file).shape == (400, 2)
+    # `--preset rotten-tomatoes --name X` names the model (it once collided with the preset's own name)
+    assert preset_configs("rotten-tomatoes", name="my-model", max_train_rows=200)[0].name == "my-model"
 
 
 def test_the_preset_sample_built_by_concurrent_requests_is_whole(studio_home):

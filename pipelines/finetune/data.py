@@ -77,9 +77,7 @@ def read_table(path: Path) -> datasets.Dataset:
         return _within_row_limit(_paragraphs(path), path)
     builder, options = FORMATS[suffix]
     try:
-        with tempfile.TemporaryDirectory() as tmp:  # keep_in_memory: nothing left behind per upload
-            table = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=tmp,
-                                          keep_in_memory=True, **options)
+        table = _load(builder, path, options)
     except Exception as err:  # datasets wraps the parser's error; show the parser's own words
         cause = err.__cause__ or err
         reason = first_line(cause)
@@ -87,6 +85,21 @@ def read_table(path: Path) -> datasets.Dataset:
                 "Check that every record has the same fields, each holding one type of value.")
         raise ValueError(f"Could not read '{path.name}' as {suffix[1:].upper()}: {reason}. {hint}") from err
     return _within_row_limit(table, path)
+
+
+def _load(builder: str, path: Path, options: dict, attempts: int = 3) -> datasets.Dataset:
+    """datasets' reader, in memory (nothing left behind per upload). Its data-file lookup runs tqdm's
+    thread_map, which now and then fails with "type object 'tqdm' has no attribute '_lock'" when another
+    thread's progress bar closes at that moment (seen in the tests, 1 run in 3 at worst): that one error is
+    retried."""
+    for attempt in range(attempts):
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                return datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=tmp,
+                                             keep_in_memory=True, **options)
+        except AttributeError as err:
+            if "_lock" not in str(err) or attempt == attempts - 1:
+                raise
 
 
 def _within_row_limit(table: datasets.Dataset, path: Path) -> datasets.Dataset:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
+import pandas as pd
 
 from pipelines.finetune.config import DEFAULT_BASE_MODEL, FinetuneConfig
 from pipelines.runtime import settings
@@ -55,11 +56,12 @@ RT_DEFAULTS = dict(base_model=DEFAULT_BASE_MODEL, columns={"text": "text", "labe
                    dataset_name="rotten-tomatoes")
 
 
-def preset_configs(name: str, **overrides) -> list[FinetuneConfig]:
-    """The configs of a preset's runs, with any setting overridden (e.g. max_train_rows=1000, epochs=1)."""
-    if name not in PRESETS:
-        raise ValueError(f"Unknown preset '{name}'; the presets are: {', '.join(PRESETS)}.")
-    return PRESETS[name].configs(**{k: v for k, v in overrides.items() if v is not None})
+def preset_configs(preset: str, /, **overrides) -> list[FinetuneConfig]:
+    """The configs of a preset's runs, with any setting overridden (e.g. max_train_rows=1000, epochs=1, or
+    name=..., the registered model's folder)."""
+    if preset not in PRESETS:
+        raise ValueError(f"Unknown preset '{preset}'; the presets are: {', '.join(PRESETS)}.")
+    return PRESETS[preset].configs(**{k: v for k, v in overrides.items() if v is not None})
 
 
 def rotten_tomatoes(**overrides) -> list[FinetuneConfig]:
@@ -86,9 +88,10 @@ def rotten_tomatoes_sample(rows: int, seed: int, start: int = 0) -> Path:
     target = settings.cache_dir() / "presets" / f"{name}.csv"
     if target.is_file():
         return target
-    with tempfile.TemporaryDirectory() as tmp:
-        table = datasets.load_dataset("csv", data_files=str(rotten_tomatoes_source()), split="train",
-                                      cache_dir=tmp, keep_in_memory=True)
+    # Read with pandas, not datasets.load_dataset: its data-file lookup runs tqdm's thread_map, which now and
+    # then fails with "type object 'tqdm' has no attribute '_lock'". The sample is byte for byte the same.
+    frame = pd.read_csv(rotten_tomatoes_source(), usecols=["category", "text"], dtype={"category": str, "text": str})
+    table = datasets.Dataset.from_pandas(frame, preserve_index=False)
     reviews = table.filter(lambda categories: [c in RT_LABELS for c in categories], input_columns="category",
                            batched=True)
     reviews = reviews.map(lambda categories: {"label": [RT_LABELS[c] for c in categories]},

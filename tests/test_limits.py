@@ -87,3 +87,15 @@ def test_a_dataset_over_the_row_limit_is_refused(monkeypatch, tmp_path):
     path.write_text("text,label\n" + "a fine film,positive\n" * 11)
     with pytest.raises(ValueError, match="11 rows; the limit is 10"):
         read_table(path)
+
+
+def test_max_new_tokens_comes_from_the_environment(monkeypatch):
+    from pipelines.models.lm import GenerationSettings
+    from pipelines.tasks.summarization import SummarySettings
+
+    assert GenerationSettings(max_new_tokens=2048).validated()  # the default ceiling
+    monkeypatch.setenv("STUDIO_MAX_NEW_TOKENS", "64")
+    with pytest.raises(ValueError, match="Max new tokens must be between 1 and 64"):
+        GenerationSettings(max_new_tokens=65).validated()
+    with pytest.raises(ValueError, match="Max new tokens must be between 1 and 64"):
+        SummarySettings(max_new_tokens=100).validated()

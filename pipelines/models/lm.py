@@ -14,7 +14,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from pipelines.models.loading import LoadedModel
-from pipelines.text.inputs import require_range
+from pipelines.text.inputs import new_tokens_limit, require_range
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class GenerationSettings:
     stop: tuple[str, ...] = ()  # generation ends at the first of these; it is not included
 
     def validated(self) -> GenerationSettings:
-        require_range(self.max_new_tokens, "Max new tokens", 1, 2048)
+        require_range(self.max_new_tokens, "Max new tokens", 1, new_tokens_limit(2048))
         require_range(self.temperature, "Temperature", 0.0, 5.0)
         require_range(self.top_p, "Top-p", 0.01, 1.0)
         require_range(self.top_k, "Top-k", 0, 1000)

@@ -23,7 +23,7 @@ from pipelines.models import catalog, kinds, lm, loading, seq2seq
 from pipelines.models.catalog import ModelSpec
 from pipelines.models.loading import LoadedModel
 from pipelines.text.chunking import Counter, chunk_text, decoder_room, input_window, lm_input_window, token_counter
-from pipelines.text.inputs import require_range, require_text
+from pipelines.text.inputs import new_tokens_limit, require_range, require_text
 
 MAX_ROUNDS = 3  # map-reduce rounds; each shrinks the text by about window / max_new_tokens
 LM_PROMPT = ("Summarize the following text in a few sentences. Write only the summary.\n\n"
@@ -40,7 +40,7 @@ class SummarySettings:
     top_p: float = 1.0
 
     def validated(self) -> SummarySettings:
-        require_range(self.max_new_tokens, "Max new tokens", 1, 1024)
+        require_range(self.max_new_tokens, "Max new tokens", 1, new_tokens_limit(1024))
         require_range(self.min_new_tokens, "Min new tokens", 0, 1024)
         if self.min_new_tokens > self.max_new_tokens:
             raise ValueError(f"Min new tokens ({self.min_new_tokens}) must not exceed max new tokens "

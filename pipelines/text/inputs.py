@@ -21,6 +21,15 @@ def max_input_chars() -> int:
         return MAX_INPUT_CHARS
 
 
+def new_tokens_limit(default: int) -> int:
+    """The most tokens one request may generate: STUDIO_MAX_NEW_TOKENS if set (a public link may want
+    fewer), else the task's own ceiling `default`."""
+    try:
+        return max(1, int(os.environ.get("STUDIO_MAX_NEW_TOKENS") or default))
+    except ValueError:
+        return default
+
+
 def require_text(text: str | None, what: str, max_chars: int | None = None) -> str:
     """The text stripped of surrounding space; an error if it is empty or too long."""
     max_chars = max_chars or max_input_chars()

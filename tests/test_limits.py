@@ -54,20 +54,29 @@ def test_the_queue_size_comes_from_the_environment(client):
 
 
 def test_one_visitor_may_not_queue_more_than_the_job_limit(studio_home, monkeypatch, tmp_path):
-    """STUDIO_MAX_JOBS: a third run or evaluation of the same visitor is refused while two are active; the
-    command line (no owner) and other visitors are not held back by it."""
+    """STUDIO_MAX_JOBS: with two active (a chain of runs counts once) a third run or evaluation of the same
+    visitor is refused; the command line (no owner) and other visitors are not held back by it."""
     from pipelines.evaluation import jobs
+    from pipelines.finetune.config import FinetuneConfig
     from pipelines.finetune.runs import RunFolder
     from pipelines.runtime import owners, settings
 
     monkeypatch.setenv("STUDIO_MAX_JOBS", "2")
-    for name in ("20000101-000000-busy1", "20000101-000000-busy2"):
+    made = []
+
+    def active_run(name, chain=None):
         run = RunFolder(settings.runs_dir() / name)
         run.path.mkdir()
         owners.write_owner(run.path, "browser:busy")
-        (run.path / "config.json").write_text("{}")
+        FinetuneConfig(data_file=str(tmp_path / "x.csv"), chain=chain).to_json(run.config_file)
         run.write_status("running", pid=os.getpid())  # alive: this test process
+        made.append(run.path)
+
     try:
+        active_run("20000101-000000-adapt", chain="c1")  # adapt, then fine-tune: one click, one job
+        active_run("20000101-000001-tune", chain="c1")
+        jobs.check_job_limit("browser:busy")
+        active_run("20000101-000002-other")
         with pytest.raises(ValueError, match="limit is 2 at a time"):
             jobs.check_job_limit("browser:busy")
         with pytest.raises(ValueError, match="limit is 2 at a time"):
@@ -75,8 +84,8 @@ def test_one_visitor_may_not_queue_more_than_the_job_limit(studio_home, monkeypa
         jobs.check_job_limit("browser:someone-else")
         jobs.check_job_limit(None)
     finally:
-        for name in ("20000101-000000-busy1", "20000101-000000-busy2"):
-            shutil.rmtree(settings.runs_dir() / name)
+        for path in made:
+            shutil.rmtree(path)
 
 
 def test_a_dataset_over_the_row_limit_is_refused(monkeypatch, tmp_path):

@@ -119,21 +119,29 @@ def jobs_dir(kind: str) -> Path:
     return path
 
 
-def check_job_limit(owner: str | None, starting: int = 1) -> None:
+def check_job_limit(owner: str | None) -> None:
     """A ValueError naming the limit when `owner` already has STUDIO_MAX_JOBS runs, evaluations and learning
-    curves queued or running (the command line, owner None, has no limit)."""
+    curves queued or running (the command line, owner None, has no limit). A chain of runs (adapt, then
+    fine-tune: one click, one run training at a time) counts once."""
     from pipelines.finetune.runs import ACTIVE as RUN_ACTIVE, list_run_folders
 
     if owner is None or settings.shared_workspace():
         return
-    active = sum(1 for run in list_run_folders() if owners.read_owner(run.path) == owner
-                 and run.live_state() in RUN_ACTIVE)
+    active = len({_chain_or_id(run) for run in list_run_folders()
+                  if owners.read_owner(run.path) == owner and run.live_state() in RUN_ACTIVE})
     active += sum(1 for kind in KINDS for job in list_jobs(kind, owner)
                   if owners.read_owner(job.path) == owner and job.status()["state"] in ACTIVE)
     limit = settings.max_jobs_per_owner()
-    if active + starting > limit:
+    if active >= limit:
         raise ValueError(f"You have {active} run(s) or evaluation(s) queued or running; the limit is {limit} at a "
                          "time (STUDIO_MAX_JOBS). Wait for one to finish, or stop one, then start again.")
+
+
+def _chain_or_id(run) -> str:
+    try:
+        return run.config.chain or run.id
+    except ValueError:  # a config this version cannot read: counted on its own
+        return run.id
 
 
 def create_job(kind: str, config: dict, data_file: Path | None = None, owner: str | None = None) -> JobFolder:

@@ -37,7 +37,7 @@ def start_runs(configs: list[FinetuneConfig], owner: str | None = None) -> list[
     """`start_run` for several runs at once (a chain, see create_runs); they train in this order."""
     from pipelines.evaluation.jobs import check_job_limit
 
-    check_job_limit(owner, starting=len(configs))
+    check_job_limit(owner)  # the configs are one run, or one chain
     for config in configs:
         check_config(config)
     runs = create_runs(configs, owner)

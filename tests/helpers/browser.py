@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
 from tests.helpers.app import free_port
@@ -61,8 +62,11 @@ def open_tab(page, title: str) -> None:
 def screenshot(page, name: str) -> None:
     """The whole page as tests/screenshots/NAME.png, once notes are closed and outputs settled."""
     for close in page.locator("[data-testid=toast-close]").all():  # notes and warnings cover the output
-        if close.is_visible():  # a note can close itself between the listing and the click
-            close.click(timeout=5_000)
+        try:
+            if close.is_visible():
+                close.click(timeout=5_000)
+        except PlaywrightError:  # it closed itself meanwhile (detached, or inert while fading out)
+            pass
     page.wait_for_timeout(1_000)  # outputs fade back in from their pending look
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 

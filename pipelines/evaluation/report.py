@@ -116,17 +116,22 @@ def _curves(info: dict, losses: list[tuple[int, float]]) -> list[str]:
 
 
 def _confusion(result: dict) -> list[str]:
+    details = result.get("details", {})
+    return _confusion_section([("Base", details.get("base", {})), ("Fine-tuned", details.get("fine_tuned", {}))])
+
+
+def _confusion_section(named: list[tuple[str, dict]]) -> list[str]:
+    """One table per (title, task details) that has a confusion matrix: true labels down, predictions across."""
     e = html.escape
     out = []
-    for who in ("base", "fine_tuned"):
-        details = result.get("details", {}).get(who, {})
-        if "confusion_matrix" not in details:
+    for title, details in named:
+        if "confusion_matrix" not in (details or {}):
             continue
         labels = details["labels"]
         head = "".join(f"<th>{e(str(label))}</th>" for label in labels)
         body = "".join(f"<tr><th>{e(str(label))}</th>{''.join(f'<td class=num>{n}</td>' for n in row)}</tr>"
                        for label, row in zip(labels, details["confusion_matrix"]))
-        out += [f"<h3>{'Base' if who == 'base' else 'Fine-tuned'}: true label (rows) against prediction (columns)</h3>",
+        out += [f"<h3>{e(title)}: true label (rows) against prediction (columns)</h3>",
                 f"<table><tr><th></th>{head}</tr>{body}</table>"]
     return (["<h2>Confusion matrices</h2>"] + out) if out else []
 
@@ -398,7 +403,7 @@ def render_evaluation(job_id: str, result: dict) -> str:
         body += ["<h2>Paired comparison with the first model</h2>",
                  "<table><tr><th>models</th><th>difference (95% interval)</th><th>better / worse / same rows</th>"
                  f"<th>McNemar p</th><th>in words</th></tr>{''.join(rows)}</table>"]
-    body += _job_confusions(result)
+    body += _confusion_section([(m["name"], m.get("details") or {}) for m in result["models"]])
     body += _job_examples(result, names)
     facts = [("task", result["title"]), ("rows", f"{result['rows']:,}"), ("source", result["source"]),
              *((k.replace("_", " "), v) for k, v in result["settings"].items()),
@@ -407,22 +412,6 @@ def render_evaluation(job_id: str, result: dict) -> str:
              "<table>" + "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(v))}</td></tr>" for k, v in facts) + "</table>"]
     body += _glossary(result)
     return _page(f"Evaluation: {', '.join(names)}", job_id, body)
-
-
-def _job_confusions(result: dict) -> list[str]:
-    e = html.escape
-    out = []
-    for m in result["models"]:
-        details = m.get("details") or {}
-        if "confusion_matrix" not in details:
-            continue
-        labels = details["labels"]
-        head = "".join(f"<th>{e(str(label))}</th>" for label in labels)
-        body = "".join(f"<tr><th>{e(str(label))}</th>{''.join(f'<td class=num>{n}</td>' for n in row)}</tr>"
-                       for label, row in zip(labels, details["confusion_matrix"]))
-        out += [f"<h3>{e(m['name'])}: true label (rows) against prediction (columns)</h3>",
-                f"<table><tr><th></th>{head}</tr>{body}</table>"]
-    return (["<h2>Confusion matrices</h2>"] + out) if out else []
 
 
 def _job_examples(result: dict, names: list[str]) -> list[str]:

@@ -76,7 +76,7 @@ def test_answer_question_offsets_slice_the_context(client, tiny_qa):
     marked = [piece["token"] for piece in highlighted if piece["class_or_confidence"]]
     assert answers[0]["text"] in marked  # the best answer is highlighted in the context
     assert "".join(piece["token"] for piece in highlighted) == CONTEXT
-    assert took.startswith("Took ") and tiny_qa in took
+    assert took.startswith("Took ") and tiny_qa in took and took.endswith("precision: float32")  # the tests run float32
 
 
 def test_answer_question_by_sentence_ranking(client, tiny_encoder):
@@ -193,7 +193,7 @@ def test_generate_streams_growing_text(client, tiny_lm):
     texts = [output[0] for output in job.outputs()]
     assert len(texts) >= 3  # several updates, not one answer at the end
     assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:]))
-    assert final_json == {"text": final_text, "model": tiny_lm} and final_text == texts[-1]
+    assert final_json == {"text": final_text, "model": tiny_lm, "precision": "float32"} and final_text == texts[-1]
 
 
 @pytest.mark.parametrize("question, context, model, expected", [

@@ -40,7 +40,7 @@ def test_stream_grows_and_ends_where_generate_text_does(endless_lm):
     for shorter, longer in zip(texts, texts[1:]):
         assert longer.startswith(shorter) and len(longer) > len(shorter)
     result = generate_text(PROMPT, endless_lm, GREEDY)
-    assert result.to_dict() == {"text": texts[-1], "model": endless_lm}
+    assert result.to_dict() == {"text": texts[-1], "model": endless_lm, "precision": "float32"}
     # and both agree with one plain, unstreamed generate call
     assert result.text == lm.complete(loaded_lm(endless_lm), PROMPT, GREEDY)
 

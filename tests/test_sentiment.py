@@ -39,7 +39,7 @@ def test_result_has_every_config_label_sorted_summing_to_one(sharp_classifier):
     assert sum(values) == pytest.approx(1.0, abs=1e-6)
     assert result.text == "This movie was wonderful."
     assert result.to_dict() == {"labels": [{"label": s.label, "score": s.score} for s in result.labels],
-                                "model": sharp_classifier}
+                                "model": sharp_classifier, "precision": "float32"}
 
 
 def test_default_two_label_classifier_keeps_its_names(tiny_classifier):

@@ -96,7 +96,8 @@ def test_short_text_is_one_chunk_summarized_whole(tiny_bart):
     inputs = model.tokenizer(text, return_tensors="pt")
     output = model.model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                                   max_new_tokens=FAST.max_new_tokens, num_beams=1, do_sample=False)
-    assert result.to_dict() == {"summary": written(model, {"output": output})[0], "chunks": 1, "model": "tiny-bart"}
+    assert result.to_dict() == {"summary": written(model, {"output": output})[0], "chunks": 1, "model": "tiny-bart",
+                                "precision": "float32"}
 
 
 def test_t5_gets_the_summarize_prefix_and_bart_does_not(tiny_t5, tiny_bart, monkeypatch):

@@ -73,7 +73,8 @@ def test_one_sentence_is_translated_by_one_call_of_the_model(tiny_marian, monkey
     assert call["input_ids"][0].tolist() == model.tokenizer("Call me Ishmael.")["input_ids"]
     written = model.tokenizer.decode(call["output"][0], skip_special_tokens=True, clean_up_tokenization_spaces=False)
     assert result.to_dict() == {"translation": written.strip(), "sentences": 1,
-                                "model": "opus-mt-en-fr-tiny", "source_lang": "en", "target_lang": "fr"}
+                                "model": "opus-mt-en-fr-tiny", "source_lang": "en", "target_lang": "fr",
+                                "precision": "float32"}
 
 
 def test_marian_languages_come_from_the_model_name(tiny_marian):

@@ -130,11 +130,14 @@ def note_loading(spec: catalog.ModelSpec) -> None:
     gr.Info(f"Loading {spec.name}: first use takes a few seconds.")
 
 
-def timing(started: float, model: str, loaded: bool = False) -> str:
-    """The line shown under each output: how long the call took and which model answered."""
+def timing(started: float, model: str, loaded: bool = False, precision: str | None = None) -> str:
+    """The line shown under each output: how long the call took, which model answered and in which
+    precision its weights computed (bf16 where the hardware is fast at it; STUDIO_PRECISION=float32 for
+    exact float32)."""
     elapsed = time.perf_counter() - started
     note = " (including loading the model)" if loaded else ""
-    return f"Took {elapsed:.2f} s{note} · model: `{model}`"
+    weights = f" · precision: {precision}" if precision else ""
+    return f"Took {elapsed:.2f} s{note} · model: `{model}`{weights}"
 
 
 # --- comparing models side by side -------------------------------------------------------------

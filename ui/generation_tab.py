@@ -29,9 +29,10 @@ def generate(prompt: str, model: str | None, max_new_tokens: float, temperature:
     settings = generation_settings(max_new_tokens, temperature, top_p, top_k, repetition_penalty, stop)
     started = time.perf_counter()
     text = ""
-    for text in generation.stream_text(prompt, spec, settings, system_prompt or None):
-        yield text, generation.GenerationResult(text, spec.name).to_dict(), f"Generating… {_since(started)}"
-    yield text, generation.GenerationResult(text, spec.name).to_dict(), common.timing(started, spec.name, loads)
+    stream = generation.stream_text(prompt, spec, settings, system_prompt or None)
+    for text in stream:
+        yield text, stream.result(text).to_dict(), f"Generating… {_since(started)}"
+    yield text, stream.result(text).to_dict(), common.timing(started, spec.name, loads, stream.precision)
 
 
 @common.shows_errors

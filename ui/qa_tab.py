@@ -37,7 +37,7 @@ def answer(question: str, context: str, model: str | None, top_k: float, phrase:
     started = time.perf_counter()
     result = qa.answer_question(question, context, spec, inputs.whole_number(top_k, "Top-k"), phrase_with=phrase_with)
     return (highlight(context, result), answer_rows(result), result.generated or "", result.to_dict(),
-            common.timing(started, result.model, loads))
+            common.timing(started, result.model, loads, result.precision))
 
 
 @common.shows_errors

@@ -32,7 +32,7 @@ def classify(text: str, model: str | None):
     started = time.perf_counter()
     result = sentiment.classify_sentiment(text, spec)
     bars = {item.label: item.score for item in result.labels}
-    return bars, result.to_dict(), common.timing(started, result.model, loads)
+    return bars, result.to_dict(), common.timing(started, result.model, loads, result.precision)
 
 
 @common.shows_errors
@@ -58,7 +58,7 @@ def classify_lines(lines: str, model: str | None):
     results = sentiment.classify_lines((lines or "").splitlines(), spec)
     rows = [[r.text, r.labels[0].label, round(r.labels[0].score, 4)] for r in results]
     as_json = {"results": [r.to_dict() for r in results]}
-    return rows, as_json, common.timing(started, results[0].model, loads)
+    return rows, as_json, common.timing(started, results[0].model, loads, results[0].precision)
 
 
 @common.shows_errors
@@ -78,7 +78,7 @@ def score_file(upload, text_column: str, model: str | None, progress=gr.Progress
     # the file itself is the first output; a "path" key here would make clients take this for a file
     as_json = {"scored_file": table.path.name, "rows": table.rows, "text_column": table.text_column,
                "label_counts": dict(table.label_counts)}
-    return str(table.path), summary, as_json, common.timing(started, spec.name, loads)
+    return str(table.path), summary, as_json, common.timing(started, spec.name, loads, table.precision)
 
 
 def progress_reporter(progress: gr.Progress):

@@ -29,7 +29,7 @@ def summarize(text: str, model: str | None, max_new_tokens: float, min_new_token
     started = time.perf_counter()
     result = summarization.summarize(text, spec, settings)
     chunks = f" · {result.chunks} chunk{'s' if result.chunks != 1 else ''}"
-    return result.summary, result.to_dict(), common.timing(started, result.model, loads) + chunks
+    return result.summary, result.to_dict(), common.timing(started, result.model, loads, result.precision) + chunks
 
 
 @common.shows_errors

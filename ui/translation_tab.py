@@ -20,7 +20,7 @@ def translate(text: str, model: str | None, source_lang: str | None, target_lang
     spec, loads = common.announce_loading(TASK, model)
     started = time.perf_counter()
     result = translation.translate(text, spec, source_lang or None, target_lang or None)
-    return result.translation, result.to_dict(), common.timing(started, result.model, loads)
+    return result.translation, result.to_dict(), common.timing(started, result.model, loads, result.precision)
 
 
 @common.shows_errors

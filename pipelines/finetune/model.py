@@ -41,14 +41,17 @@ def load_with_head(base: BaseModel, auto_class: str, what: str, **model_args):
     """(model, tokenizer): the base through `transformers.<auto_class>`, a new head where it has none; with
     random weights throughout for a `scratch` base."""
     common = dict(revision=base.revision, trust_remote_code=False)
+    # float32 master weights, whatever dtype the checkpoint was saved in (transformers 5 would keep it):
+    # a run's bf16 is autocast over these, the right tool for training
+    dtype = torch.float32
     try:
         tokenizer = AutoTokenizer.from_pretrained(base.source, **common)
         auto = getattr(transformers, auto_class)
         if base.scratch:  # same architecture and vocabulary, nothing learned: the baseline transfer is measured against
             model_args.pop("ignore_mismatched_sizes", None)
-            model = auto.from_config(AutoConfig.from_pretrained(base.source, **model_args, **common))
+            model = auto.from_config(AutoConfig.from_pretrained(base.source, **model_args, **common), dtype=dtype)
         else:
-            model = auto.from_pretrained(base.source, **model_args, **common)
+            model = auto.from_pretrained(base.source, dtype=dtype, **model_args, **common)
     except (OSError, ValueError) as err:
         raise ValueError(f"Could not load '{base.spec.name}' for {what}: {first_line(err)}") from err
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:

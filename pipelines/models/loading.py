@@ -7,17 +7,19 @@ same model at once wait on one load instead of loading it twice.
 
 `trust_remote_code` is never switched on: a checkpoint from the Hub or an upload cannot run code here.
 
-Precision: "auto" (the default) runs a model's forward pass under bf16 autocast where the hardware
-multiplies bf16 natively (a CUDA GPU with bf16, a CPU with AVX-512 BF16 or AMX) and in float32
-elsewhere: a CPU without those emulates bf16, and on an AVX2-only EPYC a bf16 forward pass ran at a
-quarter of the float32 speed or less. "float32" gives exact float32 results everywhere. Set it per
-process with ``STUDIO_PRECISION`` (auto, float32 or bf16), or per call with ``load(spec,
-precision=...)``; BENCHMARKS.md has the speed and the agreement with float32.
+Precision: "auto" (the default) loads a model's weights as bf16, converted once at load, where the
+hardware multiplies bf16 natively (a CUDA GPU with bf16, a CPU with AVX-512 BF16 or AMX), and as
+float32 elsewhere: a CPU without those emulates bf16, and on an AVX2-only EPYC a bf16 forward pass ran
+at a quarter of the float32 speed or less. Converted weights rather than autocast over float32 ones:
+autocast casts every weight again at every forward call, which a one-token decoding step cannot
+amortise (SmolLM2 generated slower under autocast than in plain float32). "float32" gives exact float32
+results everywhere, the same as transformers 4.57's pipelines. Set it per process with
+``STUDIO_PRECISION`` (auto, float32 or bf16), or per call with ``load(spec, precision=...)``; every
+result says which precision answered. BENCHMARKS.md has the speed of each and their agreement.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import threading
@@ -52,7 +54,7 @@ class LoadedModel:
     kind: str
     model: Any  # a transformers PreTrainedModel in eval mode
     tokenizer: Any  # a fast tokenizer where the checkpoint has one
-    precision: str = "float32"  # "bf16": the forward pass runs under bf16 autocast (weights stay float32)
+    precision: str = "float32"  # "bf16": a bf16 copy of the weights, converted once at load
 
     @property
     def device(self) -> torch.device:
@@ -138,17 +140,10 @@ def inference_precision(choice: str | None = None) -> str:
     return choice
 
 
-def _in_bf16(forward, device_type: str):
-    """`forward` under bf16 autocast. A fresh autocast context per call: its state is per thread, and
-    the app runs requests on several threads. `functools.wraps` keeps the signature visible to
-    generate() and to callers that inspect it."""
+def torch_dtype(precision: str) -> torch.dtype:
     import torch
 
-    @functools.wraps(forward)
-    def forward_in_bf16(*args, **kwargs):
-        with torch.autocast(device_type, dtype=torch.bfloat16):
-            return forward(*args, **kwargs)
-    return forward_in_bf16
+    return torch.bfloat16 if precision == "bf16" else torch.float32
 
 
 def _load_uncached(spec: ModelSpec, precision: str = "float32") -> LoadedModel:
@@ -163,7 +158,9 @@ def _load_uncached(spec: ModelSpec, precision: str = "float32") -> LoadedModel:
     common = dict(revision=revision, trust_remote_code=False)
     try:
         auto_class = getattr(transformers, _AUTO_CLASS[kind])
-        model = auto_class.from_pretrained(source, **common)
+        # The weights in the precision asked for, converted once here. Named even for float32: left to
+        # itself, transformers 5 loads a checkpoint in the dtype it was saved in (often bf16 on the Hub).
+        model = auto_class.from_pretrained(source, dtype=torch_dtype(precision), **common)
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, **common)
     except OSError as err:  # missing files, offline without a cached copy, a private repo
         raise ValueError(f"Could not load '{spec.name}': {first_line(err)}") from err
@@ -172,8 +169,6 @@ def _load_uncached(spec: ModelSpec, precision: str = "float32") -> LoadedModel:
         model.to("cuda")
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token  # decoder-only LMs often ship without one
-    if precision == "bf16":
-        model.forward = _in_bf16(model.forward, hardware.device().type)
     return LoadedModel(spec=spec, kind=kind, model=model, tokenizer=tokenizer, precision=precision)
 
 

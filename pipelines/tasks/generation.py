@@ -26,20 +26,40 @@ TASK = "generation"
 class GenerationResult:
     text: str
     model: str  # the name the picker shows
+    precision: str = "float32"  # what the weights computed in: "bf16" or "float32" (loading.inference_precision)
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "model": self.model}
+        return {"text": self.text, "model": self.model, "precision": self.precision}
+
+
+class TextStream:
+    """The texts of one generation as they grow (an iterator), and which model and precision write them."""
+
+    def __init__(self, texts: Iterator[str], loaded: loading.LoadedModel):
+        self._texts, self.model, self.precision = texts, loaded.spec.name, loaded.precision
+
+    def __iter__(self) -> TextStream:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._texts)
+
+    def close(self) -> None:
+        self._texts.close()
+
+    def result(self, text: str) -> GenerationResult:
+        return GenerationResult(text, self.model, self.precision)
 
 
 def stream_text(prompt: str, model: str | ModelSpec | None = None, settings: lm.GenerationSettings = lm.GenerationSettings(),
-                system_prompt: str | None = None) -> Iterator[str]:
+                system_prompt: str | None = None) -> TextStream:
     """The generated text so far, growing as tokens arrive, stripped of surrounding space.
 
     Inputs are checked and the model loaded when this is called, so a bad prompt raises here rather
     than on the first iteration. Closing the iterator early stops generation at the next token.
     """
     loaded, prompt, system_prompt = _prepare(prompt, model, settings, system_prompt)
-    return _stripped(lm.stream(loaded, prompt, settings, system_prompt))
+    return TextStream(_stripped(lm.stream(loaded, prompt, settings, system_prompt)), loaded)
 
 
 def generate_text(prompt: str, model: str | ModelSpec | None = None, settings: lm.GenerationSettings = lm.GenerationSettings(),
@@ -49,7 +69,7 @@ def generate_text(prompt: str, model: str | ModelSpec | None = None, settings: l
     text = ""
     for text in _stripped(lm.stream(loaded, prompt, settings, system_prompt)):
         pass
-    return GenerationResult(text=text, model=loaded.spec.name)
+    return GenerationResult(text=text, model=loaded.spec.name, precision=loaded.precision)
 
 
 def _prepare(prompt: str, model: str | ModelSpec | None, settings: lm.GenerationSettings,

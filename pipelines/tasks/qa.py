@@ -59,12 +59,13 @@ class QAResult:
     model: str  # the ModelSpec name used
     no_answer: bool = False  # the model's null answer ([CLS]) beats its best span; answers stay as guesses
     generated: str | None = None  # sentence ranking with phrase_with: the LM's short phrasing
+    precision: str = "float32"  # what the weights computed in: "bf16" or "float32" (loading.inference_precision)
 
     def to_dict(self) -> dict:
         return {"answers": [{"text": a.text, "score": a.score, "start": a.start, "end": a.end}
                             for a in self.answers],
                 "method": self.method, "model": self.model, "no_answer": self.no_answer,
-                "generated": self.generated}
+                "generated": self.generated, "precision": self.precision}
 
 
 def answer_question(question: str, context: str, model: str | ModelSpec | None = None, top_k: int = 3, *,
@@ -88,15 +89,15 @@ def answer_question(question: str, context: str, model: str | ModelSpec | None =
         answers, null_score = postprocess_extractive(start_logits, end_logits, windows.scored,
                                                      windows.chars, context, top_k, max_answer_len)
         return QAResult(tuple(answers), "extractive", spec.name,
-                        no_answer=not answers or null_score > answers[0].score)
+                        no_answer=not answers or null_score > answers[0].score, precision=loaded.precision)
     if loaded.kind == kinds.SENTENCE_ENCODER:
         ranked = sentence_ranking.rank_sentences(loaded, question, context, top_k)
         answers = tuple(Answer(context[s.start:s.end], s.score, s.start, s.end) for s in ranked)
         generated = None if phrase_with is None else _phrase(phrase_with, question, context, ranked)
-        return QAResult(answers, "sentence-ranking", spec.name, generated=generated)
+        return QAResult(answers, "sentence-ranking", spec.name, generated=generated, precision=loaded.precision)
     if loaded.kind in (kinds.CAUSAL_LM, kinds.SEQ2SEQ):
         answer = generate_answer(loaded, question, context)
-        return QAResult((answer,) if answer.text else (), "generative", spec.name)
+        return QAResult((answer,) if answer.text else (), "generative", spec.name, precision=loaded.precision)
     raise ValueError(f"'{spec.name}' is a {loaded.kind} model, which cannot answer questions.")
 
 

@@ -43,6 +43,12 @@ LM_PROMPT = ("What is the sentiment of the following text? Answer with one word:
 CONTENT_FREE_TEXTS = ("N/A", "", "[MASK]")
 LM_MAX_TEXT_TOKENS = 512  # the opening of a long text decides; the prompt must fit the context
 
+# A request of a few words in all runs on float32 weights even where bf16 is fast: a MiniLM pass over
+# under ~12 tokens is set by the fixed cost of each operation, not by its matmuls, and bf16 weights ran
+# it 3-7% slower than float32 (0.90-0.97x transformers 4.57, against 0.95-1.03x in float32; from
+# about 14 words bf16 is ahead, 1.3x on a review). docs/experiments.md has the measurements.
+SMALL_REQUEST_WORDS = 8
+
 Progress = Callable[[int, int], None]
 
 
@@ -57,9 +63,11 @@ class SentimentResult:
     text: str
     labels: tuple[LabelScore, ...]  # every label of the model, highest score first
     model: str
+    precision: str = "float32"  # what the weights computed in: "bf16" or "float32" (loading.inference_precision)
 
     def to_dict(self) -> dict:
-        return {"labels": [{"label": s.label, "score": s.score} for s in self.labels], "model": self.model}
+        return {"labels": [{"label": s.label, "score": s.score} for s in self.labels], "model": self.model,
+                "precision": self.precision}
 
 
 def classify_sentiment(text: str, model: str | ModelSpec | None = None) -> SentimentResult:
@@ -77,8 +85,11 @@ def classify_lines(texts: list[str], model: str | ModelSpec | None = None, batch
         raise ValueError(f"There are {len(lines):,} lines; at most {MAX_LINES:,} can be classified at once. "
                          f"Upload them as a CSV file instead (up to {MAX_CSV_ROWS:,} rows).")
     loaded = load_model(model)
+    if loaded.kind == kinds.CLASSIFIER and loaded.precision == "bf16" and \
+            sum(len(line.split()) for line in lines) < SMALL_REQUEST_WORDS:
+        loaded = loading.load(loaded.spec, precision="float32")  # the result says so
     labels, probs = probabilities(loaded, lines, batch_size)
-    return [_result(text, labels, row, loaded.spec.name) for text, row in zip(lines, probs)]
+    return [_result(text, labels, row, loaded) for text, row in zip(lines, probs)]
 
 
 _SINGLE_TEXTS = MicroBatcher(lambda model, texts: classify_lines(texts, model), max_size=MICRO_BATCH)
@@ -92,9 +103,10 @@ def load_model(model: str | ModelSpec | None) -> loading.LoadedModel:
     return loaded
 
 
-def _result(text: str, labels: Sequence[str], probs: Sequence[float], model: str) -> SentimentResult:
+def _result(text: str, labels: Sequence[str], probs: Sequence[float], loaded: loading.LoadedModel) -> SentimentResult:
     ranked = sorted(zip(labels, probs), key=lambda pair: pair[1], reverse=True)  # stable on ties
-    return SentimentResult(text=text, labels=tuple(LabelScore(l, float(p)) for l, p in ranked), model=model)
+    return SentimentResult(text=text, labels=tuple(LabelScore(l, float(p)) for l, p in ranked),
+                           model=loaded.spec.name, precision=loaded.precision)
 
 
 def probabilities(loaded: loading.LoadedModel, texts: list[str], batch_size: int,

@@ -30,6 +30,7 @@ class ScoredTable:
     rows: int
     text_column: str
     label_counts: dict[str, int]  # rows whose top label is this one; blank rows count nowhere
+    precision: str = "float32"  # what the weights computed in: "bf16" or "float32" (loading.inference_precision)
 
 
 def score_csv(path: str | Path, out_dir: str | Path, text_column: str | None = None,
@@ -52,7 +53,7 @@ def score_csv(path: str | Path, out_dir: str | Path, text_column: str | None = N
     neutralised_table(scored).to_csv(target, index=False)  # a formula cell must not run when the file is opened
     tops = [labels[max(range(len(row)), key=row.__getitem__)] for row in probs]
     return ScoredTable(path=target, rows=len(table), text_column=column,
-                       label_counts={label: tops.count(label) for label in labels})
+                       label_counts={label: tops.count(label) for label in labels}, precision=loaded.precision)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

@@ -74,9 +74,10 @@ class SummaryResult:
     summary: str
     chunks: int  # how many pieces the document was split into (1 if it fit the window)
     model: str
+    precision: str = "float32"  # what the weights computed in: "bf16" or "float32" (loading.inference_precision)
 
     def to_dict(self) -> dict:
-        return {"summary": self.summary, "chunks": self.chunks, "model": self.model}
+        return {"summary": self.summary, "chunks": self.chunks, "model": self.model, "precision": self.precision}
 
 
 def summarize(text: str, model: str | ModelSpec | None = None,
@@ -89,7 +90,7 @@ def summarize(text: str, model: str | ModelSpec | None = None,
     count = token_counter(loaded.tokenizer)
     chunks = chunk_text(text, budget, count)
     summary = map_reduce(loaded, chunks, settings, budget, count)
-    return SummaryResult(summary=summary, chunks=len(chunks), model=loaded.spec.name)
+    return SummaryResult(summary=summary, chunks=len(chunks), model=loaded.spec.name, precision=loaded.precision)
 
 
 def map_reduce(loaded: LoadedModel, chunks: list[str], settings: SummarySettings, budget: int,

@@ -46,10 +46,11 @@ class TranslationResult:
     model: str
     source_lang: str
     target_lang: str
+    precision: str = "float32"  # what the weights computed in: "bf16" or "float32" (loading.inference_precision)
 
     def to_dict(self) -> dict:
         return {"translation": self.translation, "sentences": self.sentences, "model": self.model,
-                "source_lang": self.source_lang, "target_lang": self.target_lang}
+                "source_lang": self.source_lang, "target_lang": self.target_lang, "precision": self.precision}
 
 
 def language_choices(model: str | ModelSpec | None) -> LanguageChoices:
@@ -81,7 +82,7 @@ def translate(text: str, model: str | ModelSpec | None = None, source_lang: str 
                                   max_new_tokens=max_new_tokens, batch_size=batch_size))
     sentences = [" ".join(next(done) for _ in parts) for parts in pieces]
     return TranslationResult(translation=split.join(sentences), sentences=len(split.sentences),
-                             model=spec.name, source_lang=source, target_lang=target)
+                             model=spec.name, source_lang=source, target_lang=target, precision=loaded.precision)
 
 
 def translate_batches(loaded: LoadedModel, route: Route, texts: list[str], source: str, target: str, *,

@@ -190,11 +190,13 @@ def _output(row: dict, predicted: list[int], hits: int, tokenizer, parts: tuple[
 def _kept_pooler(base, model) -> dict:
     """The base's pooler weights under the names a sequence classifier loads them by; empty when the
     base has none (or the masked-LM model carries its own)."""
+    import torch
     from transformers import AutoModel
 
     if any("pooler" in name for name in model.state_dict()):
         return {}
-    encoder = AutoModel.from_pretrained(base.source, revision=base.revision, trust_remote_code=False)
+    encoder = AutoModel.from_pretrained(base.source, revision=base.revision, trust_remote_code=False,
+                                        dtype=torch.float32)
     pooler = getattr(encoder, "pooler", None)
     if pooler is None:
         return {}

@@ -83,17 +83,19 @@ def check(name: str, goal: str, value: float, threshold: float, measured: str, w
     return Target(name, goal, MET if value >= threshold else NOT_MET, measured, why)
 
 
-def fast_bf16() -> tuple[bool, str]:
-    """Whether this machine computes bf16 natively, by the app's own test, and the evidence in words."""
+def fast_bf16(flags: frozenset[str] | None = None) -> tuple[bool, str]:
+    """Whether this machine computes bf16 natively, by the app's own test, and the evidence in words;
+    `flags` stands in for this CPU's (the tests fake a CPU with and without bf16)."""
     import torch
 
     from pipelines.runtime import hardware
 
-    ok = hardware.fast_bf16(device := hardware.device())
+    ok = hardware.fast_bf16(device := hardware.device(), flags)
     if device.type == "cuda":
         return ok, f"CUDA {torch.cuda.get_device_name(0)}: bf16 {'supported' if ok else 'not supported'}"
     if ok:
-        return True, f"CPU flags {', '.join(sorted(hardware.cpu_flags() & hardware.BF16_CPU_FLAGS))}"
+        found = (hardware.cpu_flags() if flags is None else flags) & hardware.BF16_CPU_FLAGS
+        return True, f"CPU flags {', '.join(sorted(found))}"
     return False, f"CPU lacks {' and '.join(sorted(hardware.BF16_CPU_FLAGS))}: bf16 matmuls are emulated"
 
 

@@ -38,20 +38,34 @@ SHORT_QA = [  # (question, context): SQuAD-sized paragraphs
 ]
 
 LONG_QA_QUESTIONS = ("Who is the ghost?", "What does the ghost ask Hamlet to do?")
+# A few words each: the requests where the fixed cost of a call, not the matmuls, sets the speed
+TINY_REVIEWS = ("Loved it.", "Dull.", "A masterpiece!", "Not worth it.", "Great fun", "Awful acting.",
+                "Meh.", "Wonderful cast")
 GENERATION_PROMPTS = ("Give three tips for writing a clear email.", "Explain in two sentences why the sky is blue.")
 
 
 @functools.lru_cache(maxsize=1)
-def _rotten_tomatoes() -> tuple[str, ...]:
+def _labelled_rotten_tomatoes() -> tuple[tuple[str, str], ...]:
     with bz2.open(presets.rotten_tomatoes_source(), "rt", encoding="utf-8") as handle:
-        rows = [row["text"].strip() for row in csv.DictReader(handle) if row["category"] in presets.RT_LABELS]
+        rows = [(row["text"].strip(), presets.RT_LABELS[row["category"]]) for row in csv.DictReader(handle)
+                if row["category"] in presets.RT_LABELS]
     random.Random(0).shuffle(rows)  # a fixed, mixed sample: the file is ordered by film
     return tuple(rows)
+
+
+@functools.lru_cache(maxsize=1)
+def _rotten_tomatoes() -> tuple[str, ...]:
+    return tuple(text for text, _ in _labelled_rotten_tomatoes())
 
 
 def reviews(n: int, offset: int = 0) -> list[str]:
     """`n` real review snippets (Rotten Tomatoes), always the same ones for the same arguments."""
     return list(_rotten_tomatoes()[offset:offset + n])
+
+
+def training_reviews(n: int) -> list[tuple[str, str]]:
+    """`n` (snippet, "positive"/"negative") pairs from the far end of the sample: no benchmark input is among them."""
+    return list(_labelled_rotten_tomatoes()[-n:])
 
 
 def sentences(n: int) -> list[str]:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import statistics
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from unittest import mock
 
 from bench import checkpoints, common, inputs, peak
 from pipelines.models import lm, loading
@@ -51,12 +53,28 @@ class Reference:
         self.process.wait(timeout=30)
 
 
-def our_side(call: Callable, batched: bool = False) -> Callable[[list], dict]:
-    """Our side: a timed call per input, or one on the whole list."""
+def our_side(call: Callable, batched: bool = False, precision: str | None = None) -> Callable[[list], dict]:
+    """Our side: a timed call per input, or one on the whole list; `precision` sets STUDIO_PRECISION
+    for the call as a user would (None: as the benchmark was started, else "auto", the default)."""
     def run(items: list) -> dict:
+        with mock.patch.dict(os.environ, STUDIO_PRECISION=precision or os.environ.get("STUDIO_PRECISION", "auto")):
+            return _run(items)
+
+    def _run(items: list) -> dict:
         timings = [common.timed(lambda: call(items))] if batched else [common.timed(lambda: call(i)) for i in items]
         return {"outputs": timings[0][1] if batched else [o for _, o in timings], "seconds": [s for s, _ in timings]}
     return run
+
+
+def ours(call: Callable, batched: bool = False) -> dict[str, Callable[[list], dict]]:
+    """Our sides of a case: "ours" as a user gets it (STUDIO_PRECISION=auto), and where that is not
+    float32 on this machine, "ours float32" too: the exact mode, which must agree with 4.57 exactly."""
+    from pipelines.models import loading
+
+    sides = {"ours": our_side(call, batched)}
+    if loading.inference_precision() != "float32":
+        sides["ours float32"] = our_side(call, batched, "float32")
+    return sides
 
 
 @dataclass
@@ -99,7 +117,8 @@ def measure(case: Case, rounds: int) -> dict:
         side["ratio_quartiles"] = [common.percentile(pairs, 25), common.percentile(pairs, 75)]
         if name != "4.57":
             outputs = list(zip(side["outputs"], baseline["outputs"]))
-            side["agreement"] = sum(case.same(o, r) for o, r in outputs) / len(outputs)
+            side["agreed"], side["compared"] = sum(case.same(o, r) for o, r in outputs), len(outputs)
+            side["agreement"] = side["agreed"] / len(outputs)
         if case.flops:
             side["gflops_per_s"] = case.flops * side["items_per_s"] / n_items / 1e9
     return {"case": case.name, "model": case.model, "batched": case.batched, "items": n_items,
@@ -170,27 +189,29 @@ def build_cases(ref: Reference, quick: bool) -> list[Case]:
 
     classify = {"top_k": None}
     return [
-        Case("qa-short", checkpoints.QA, short_qa, {"4.57": ref.side("qa", {}), "ours": our_side(qa_answer)},
+        Case("qa-short", checkpoints.QA, short_qa, {"4.57": ref.side("qa", {}), **ours(qa_answer)},
              same_span),
-        Case("qa-long", checkpoints.QA, long_qa, {"4.57": ref.side("qa", {}), "ours": our_side(qa_answer)},
+        Case("qa-long", checkpoints.QA, long_qa, {"4.57": ref.side("qa", {}), **ours(qa_answer)},
              same_span, extra_rounds=0 if quick else 2),
         Case("classification-single", checkpoints.CLASSIFIER, inputs.reviews(8 if quick else 16),
-             {"4.57": ref.side("classification", classify), "ours": our_side(classify_one)}, same_label),
+             {"4.57": ref.side("classification", classify), **ours(classify_one)}, same_label),
+        Case("classification-tiny", checkpoints.CLASSIFIER, list(inputs.TINY_REVIEWS[: 4 if quick else 8]),
+             {"4.57": ref.side("classification", classify), **ours(classify_one)}, same_label),
         Case("classification-batch", checkpoints.CLASSIFIER, reviews_batch,
              {"4.57": ref.side("classification", classify, batched=True),
               "4.57 batch_size=32": ref.side("classification", {**classify, "batch_size": 32}, batched=True),
-              "ours": our_side(classify_many, batched=True)}, same_label, batched=True,
+              **ours(classify_many, batched=True)}, same_label, batched=True,
              flops=encoder_flops(folders[checkpoints.CLASSIFIER], reviews_batch)),
         Case("summarization", checkpoints.SUMMARIZER, inputs.documents(1 if quick else 2, 150 if quick else 250),
-             {"4.57": ref.side("summarization", seq2seq), "ours": our_side(summarize)}, same_text),
+             {"4.57": ref.side("summarization", seq2seq), **ours(summarize)}, same_text),
         Case("translation-single", checkpoints.TRANSLATOR, sentences[: 2 if quick else 3],
-             {"4.57": ref.side("translation", seq2seq), "ours": our_side(translate)}, same_text),
+             {"4.57": ref.side("translation", seq2seq), **ours(translate)}, same_text),
         Case("translation-paragraph", checkpoints.TRANSLATOR, sentences,
-             {"4.57": joined, "ours": our_side(lambda items: [translate(" ".join(items))], batched=True)}, same_text,
+             {"4.57": joined, **ours(lambda items: [translate(" ".join(items))], batched=True)}, same_text,
              batched=True),
         Case("generation", checkpoints.GENERATOR, list(inputs.GENERATION_PROMPTS[: 1 if quick else 2]),
              {"4.57": ref.side("generation", {"max_new_tokens": gen_tokens, "do_sample": False}),
-              "ours (streamed)": our_side(generate)}, same_text),
+              **ours(generate)}, same_text),
     ]
 
 
@@ -208,25 +229,56 @@ def run(quick: bool) -> dict:
             results.append(measure(case, rounds))
     finally:
         ref.close()
-    has_bf16, _ = common.fast_bf16()
-    goal, threshold = ((">= 2x transformers 4.57 (fast bf16 here)", 2.0) if has_bf16 else
-                       (f"not slower than 4.57 (>= {1 - NOISE_BAND:.2f}x); the 2x goal needs fast bf16", 1 - NOISE_BAND))
-    targets = []
+    has_bf16, why = common.fast_bf16()
+    targets = speed_and_agreement_targets(results, precision, has_bf16, why)
     for result in results:
-        name, side = next((n, s) for n, s in result["sides"].items() if n.startswith("ours"))
-        low, high = side["ratio_quartiles"]
-        targets += [common.check(f"{result['case']} throughput", goal, side["ratio_vs_4.57"], threshold,
-                                 f"{side['ratio_vs_4.57']:.2f}x 4.57's speed ({name}; quartiles of the pairs "
-                                 f"{low:.2f}-{high:.2f})"),
-                    common.Target(f"{result['case']} agreement", "same labels / spans / texts as 4.57",
-                                  common.MET if side["agreement"] == 1.0 else common.NOT_MET,
-                                  f"{side['agreement']:.0%} of {result['items']} outputs agree")]
-    for result in results:
-        if "gflops_per_s" in (ours := result["sides"].get("ours", {})):
+        if "gflops_per_s" in (side := result["sides"].get("ours", {})):
             targets.append(common.Target(
                 "inference fraction of peak", "reported (float32 and bf16)", common.INFO,
-                f"{result['case']}: {ours['gflops_per_s']:.3g} GFLOP/s on real tokens = "
-                f"{ours['gflops_per_s'] / peak_gflops:.0%} of the {precision} matmul peak ({peak_gflops:.3g} GFLOP/s)",
+                f"{result['case']}: {side['gflops_per_s']:.3g} GFLOP/s on real tokens = "
+                f"{side['gflops_per_s'] / peak_gflops:.0%} of the {precision} matmul peak ({peak_gflops:.3g} GFLOP/s)",
                 "" if has_bf16 else "bf16 not used: no fast bf16 here"))
     return {"rounds": rounds, "reference": ref.info, "precision": precision, "peak_gflops": peak_gflops,
             "cases": results, "targets": targets}
+
+
+# Issue 18's goals where the hardware has fast bf16 (ours then runs bf16 weights); every case, everywhere: >= 0.95x
+BF16_SPEED_GOALS = {"generation": 1.6, "classification-single": 1.0}
+LABEL_AGREEMENT_GOAL = 0.97  # bf16 labels vs 4.57's float32 ones; spans and texts are reported
+LABEL_CASES = ("classification-single", "classification-batch", "classification-tiny")
+
+
+def speed_and_agreement_targets(results: list[dict], precision: str, has_bf16: bool, why: str) -> list[common.Target]:
+    """Per case: ours (as a user gets it) against 4.57 in speed and outputs; where ours runs bf16, the
+    exact float32 mode too, which must give 4.57's outputs exactly."""
+    floor = 1 - NOISE_BAND
+    targets = []
+    for result in results:
+        case, sides = result["case"], result["sides"]
+        ours, exact = sides["ours"], sides.get("ours float32")
+        low, high = ours["ratio_quartiles"]
+        speed = f"{ours['ratio_vs_4.57']:.2f}x 4.57's speed ({precision}; quartiles of the pairs {low:.2f}-{high:.2f})"
+        targets.append(common.check(f"{case} speed", f">= {floor:.2f}x 4.57", ours["ratio_vs_4.57"], floor, speed))
+        if case in BF16_SPEED_GOALS:
+            goal = BF16_SPEED_GOALS[case]
+            targets.append(common.check(f"{case} speed in bf16", f">= {goal:g}x 4.57 where bf16 is fast",
+                                        ours["ratio_vs_4.57"], goal, speed) if precision == "bf16" else
+                           common.Target(f"{case} speed in bf16", f">= {goal:g}x 4.57 where bf16 is fast",
+                                         common.NOT_APPLICABLE, f"ours runs {precision} here", why))
+        agreed = f"{ours['agreed']} of {ours['compared']} outputs as 4.57's ({ours['agreement']:.0%})"
+        if precision == "float32":
+            targets.append(common.Target(f"{case} agreement", "4.57's outputs exactly (float32)",
+                                         common.MET if ours["agreement"] == 1.0 else common.NOT_MET, agreed))
+            continue
+        if case in LABEL_CASES:
+            targets.append(common.check(f"{case} labels in bf16", f">= {LABEL_AGREEMENT_GOAL:.0%} as 4.57's float32",
+                                        ours["agreement"], LABEL_AGREEMENT_GOAL, agreed))
+        else:
+            targets.append(common.Target(f"{case} outputs in bf16", "reported (spans, texts vs 4.57's float32)",
+                                         common.INFO, agreed))
+        if exact is not None:
+            targets.append(common.Target(
+                f"{case} float32 mode", "4.57's outputs exactly", common.MET if exact["agreement"] == 1.0 else
+                common.NOT_MET, f"{exact['agreed']} of {exact['compared']} agree; "
+                                f"{exact['ratio_vs_4.57']:.2f}x 4.57's speed (STUDIO_PRECISION=float32)"))
+    return targets

@@ -37,7 +37,7 @@ def pipelines(result: dict) -> str:
     rows = [[case["case"], name, side["items_per_s"], side["latency_s"]["p50"] * 1000, side["latency_s"]["p95"] * 1000,
              "baseline" if name == "4.57" else "{:.2f}x ({:.2f}-{:.2f})".format(side["ratio_vs_4.57"],
                                                                                 *side["ratio_quartiles"]),
-             f"{side['agreement']:.0%}" if "agreement" in side else ""]
+             f"{side['agreed']}/{side['compared']}" if "agreed" in side else ""]
             for case in result["cases"] for name, side in case["sides"].items()]
     return table(["case", "side", "items/s (median)", "p50 ms", "p95 ms",
                   "speed vs 4.57: median of pairs (quartiles)", "agreement"], rows)
@@ -86,7 +86,8 @@ def finetune(result: dict) -> str:
 
 def precision(result: dict) -> str:
     return table(["task", "items", "bf16 agrees with float32", "bf16 speed vs float32"],
-                 [[task, p["items"], f"{p['agreement']:.0%}", f"{p['bf16_speed_vs_float32']:.2f}x"]
+                 [[task, p["items"], f"{p['agreed']} ({p['agreement']:.1%})" if "agreed" in p else f"{p['agreement']:.0%}",
+                   f"{p['bf16_speed_vs_float32']:.2f}x"]
                   for task, p in result["tasks"].items()])
 
 

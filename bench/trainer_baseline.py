@@ -25,8 +25,7 @@ def prepare(config):
 
 
 def train(config, tuned: bool) -> dict:
-    import torch
-    from transformers import Trainer, TrainingArguments
+    from transformers import Trainer
     from transformers.trainer_utils import set_seed
 
     set_seed(config.seed)  # as ours: before the new head is built
@@ -34,14 +33,7 @@ def train(config, tuned: bool) -> dict:
     # our loop's warm-up, int(ratio x steps): the Trainer would round a ratio up, not down
     warmup = int(config.warmup_ratio * math.ceil(len(prepared.train) / config.batch_size) * config.epochs)
     with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(
-            output_dir=out, per_device_train_batch_size=config.batch_size, num_train_epochs=config.epochs,
-            learning_rate=config.effective_learning_rate, warmup_steps=warmup, weight_decay=config.weight_decay,
-            seed=config.seed, report_to="none", save_strategy="no", logging_steps=config.logging_steps,
-            disable_tqdm=True, per_device_eval_batch_size=64,
-            bf16=tuned and common.fast_bf16()[0] and config.mixed_precision != "no",
-            use_cpu=not torch.cuda.is_available(),  # the Trainer takes bf16 on a CPU only when told
-            **({"train_sampling_strategy": "group_by_length"} if tuned else {}))
+        args = training_arguments(config, tuned, out, warmup)
         model = prepared.model
         if config.lora:  # Trainer + peft with the same adapters, as a peft user writes it
             from pipelines.finetune import lora, tasks
@@ -55,6 +47,23 @@ def train(config, tuned: bool) -> dict:
         wall = time.perf_counter() - started
     return {"samples_per_s": metrics["train_samples_per_second"], "train_s": metrics["train_runtime"],
             "wall_s": wall, "score": score, "precision": "bf16" if args.bf16 else "no"}
+
+
+def training_arguments(config, tuned: bool, out: str, warmup: int, flags: frozenset[str] | None = None):
+    """The Trainer's settings for a side: bf16 for "tuned" where the hardware has fast bf16 (`flags`
+    stands in for this CPU's), and `use_cpu` without a GPU: on a CPU the Trainer refuses bf16 unless
+    told it runs there ("Your setup doesn't support bf16/gpu")."""
+    import torch
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=out, per_device_train_batch_size=config.batch_size, num_train_epochs=config.epochs,
+        learning_rate=config.effective_learning_rate, warmup_steps=warmup, weight_decay=config.weight_decay,
+        seed=config.seed, report_to="none", save_strategy="no", logging_steps=config.logging_steps,
+        disable_tqdm=True, per_device_eval_batch_size=64,
+        bf16=tuned and common.fast_bf16(flags)[0] and config.mixed_precision != "no",
+        use_cpu=not torch.cuda.is_available(),
+        **({"train_sampling_strategy": "group_by_length"} if tuned else {}))
 
 
 def held_out_score(config, prepared, model) -> float:

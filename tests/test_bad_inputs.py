@@ -143,7 +143,7 @@ def a_translation_as_direct(text: str):
 
 def generated_text(env: Env, outputs) -> None:
     text, result, _ = outputs
-    assert result == {"text": text, "model": env.models["lm"]} and isinstance(text, str)
+    assert result == {"text": text, "model": env.models["lm"], "precision": "float32"} and isinstance(text, str)
 
 
 def one_row_fails_the_other_answers(bad: str):

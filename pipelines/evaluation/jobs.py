@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -30,7 +29,6 @@ from pathlib import Path
 
 from pipelines.finetune import data, run_queue
 from pipelines.runtime import owners, settings
-from pipelines.text.inputs import is_folder_id
 
 KINDS = {"evaluation": "evaluations", "learning-curve": "curves"}  # kind -> folder under STUDIO_HOME
 PREFIXES = {"evaluation": "eval", "learning-curve": "curve"}
@@ -148,21 +146,14 @@ def create_job(kind: str, config: dict, data_file: Path | None = None, owner: st
     """A new job folder with its config (and its own copy of the data file, when one was uploaded)."""
     job_id = f"{PREFIXES[kind]}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     check_job_limit(owner)
-    job = JobFolder(settings.studio_home() / KINDS[kind] / job_id)
-    try:  # written whole or not at all (see runs.create_run)
-        job = JobFolder(jobs_dir(kind) / job_id)
-        job.path.mkdir(parents=True)
-        owners.write_owner(job.path, owner)
+    with owners.new_folder(settings.studio_home() / KINDS[kind] / job_id, owner) as path:
+        job = JobFolder(path)
         config = {**config, "kind": kind}
         if data_file is not None:
             config["finetune_config"] = {**config["finetune_config"],
                                          "data_file": str(data.copy_into(Path(data_file), job.data_dir))}
         job.config_file.write_text(json.dumps(config, indent=1) + "\n")
         job.write_status("queued", "Starting.")
-    except OSError as err:
-        shutil.rmtree(job.path, ignore_errors=True)
-        raise ValueError(f"Could not write a folder under {job.path.parent} ({err.strerror or err}): make "
-                         "STUDIO_HOME writable or free some disk space, then start again.") from err
     return job
 
 
@@ -182,12 +173,11 @@ def find_job(kind: str, job_id: str, owner: str | None = None) -> JobFolder:
     """The job with this id, or a ValueError the user can act on (an id is a folder name, never a path);
     another visitor's job is answered as if it did not exist."""
     job_id = (job_id or "").strip()
-    if (not is_folder_id(job_id) or not (jobs_dir(kind) / job_id / "config.json").is_file()
-            or not owners.can_see(jobs_dir(kind) / job_id, owner)):
+    folder = owners.visible_folder(jobs_dir(kind), job_id, owner)
+    if folder is None:
         what = "evaluation" if kind == "evaluation" else "learning curve"
-        named = f"'{job_id}'" if is_folder_id(job_id) else "with that id"  # never echo a path or control bytes
-        raise ValueError(f"There is no {what} {named}; pick one from the list of past ones.")
-    return JobFolder(jobs_dir(kind) / job_id)
+        raise ValueError(f"There is no {what} {owners.named_in_message(job_id)}; pick one from the list of past ones.")
+    return JobFolder(folder)
 
 
 def list_jobs(kind: str, owner: str | None = None) -> list[JobFolder]:

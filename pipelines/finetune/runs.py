@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import time
 import zipfile
 from dataclasses import asdict, dataclass
@@ -35,7 +34,6 @@ from pipelines.finetune import data, run_queue, tasks
 from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.log import Entry, StatusEntry, from_line, to_line
 from pipelines.runtime import owners, settings
-from pipelines.text.inputs import is_folder_id
 
 # "interrupted": recorded as queued or running, but its process is gone (killed, out of memory, the machine
 # restarted); it resumes from its last checkpoint like a stopped run.
@@ -171,11 +169,11 @@ def find_run(run_id: str, owner: str | None = None) -> RunFolder:
     """The run with this id, or a ValueError the user can act on (an id is a folder name, never a path).
     Another visitor's run is answered as if it did not exist (runtime/owners.py)."""
     run_id = (run_id or "").strip()
-    if (not is_folder_id(run_id) or not (settings.runs_dir() / run_id / "config.json").is_file()
-            or not owners.can_see(settings.runs_dir() / run_id, owner)):
-        named = f"'{run_id}'" if is_folder_id(run_id) else "with that id"  # never echo a path or control bytes
-        raise ValueError(f"There is no fine-tuning run {named} in {settings.runs_dir()}; pick one under Past runs.")
-    return RunFolder(settings.runs_dir() / run_id)
+    folder = owners.visible_folder(settings.runs_dir(), run_id, owner)
+    if folder is None:
+        raise ValueError(f"There is no fine-tuning run {owners.named_in_message(run_id)} in {settings.runs_dir()}; "
+                         "pick one under Past runs.")
+    return RunFolder(folder)
 
 
 @dataclass(frozen=True)
@@ -236,18 +234,12 @@ def create_run(config: FinetuneConfig, owner: str | None = None) -> RunFolder:
     written whole (no permission, a full disk) is removed again: nothing half-written is left to look
     like a run, and the ValueError says what to fix."""
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
-    run = RunFolder(settings.studio_home() / "runs" / run_id)
-    try:
-        run = RunFolder(settings.runs_dir() / run_id)
-        run.path.mkdir(parents=True)
-        owners.write_owner(run.path, owner)  # before config.json: the run is never listed without its owner
+    # the owner is written first: the run is never listed without it
+    with owners.new_folder(settings.studio_home() / "runs" / run_id, owner, "a run folder") as path:
+        run = RunFolder(path)
         copy = data.copy_into(Path(config.data_file), run.data_dir)
         config.with_changes(data_file=str(copy), dataset_name=config.effective_dataset_name).to_json(run.config_file)
         run.write_status("queued", queued_at=time.time())
-    except OSError as err:
-        shutil.rmtree(run.path, ignore_errors=True)
-        raise ValueError(f"Could not write a run folder under {run.path.parent} ({err.strerror or err}): make "
-                         "STUDIO_HOME writable or free some disk space, then start again.") from err
     return run
 
 

@@ -12,9 +12,13 @@ client's session. It is written once into the folder as `owner`. Rules:
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from pipelines.runtime import settings
+from pipelines.text.inputs import is_folder_id
 
 OWNER_FILE = "owner"
 
@@ -34,3 +38,32 @@ def read_owner(folder: Path) -> str | None:
 def can_see(folder: Path, owner: str | None) -> bool:
     """Whether `owner` may see and control what is in `folder`."""
     return owner is None or settings.shared_workspace() or read_owner(folder) in (None, owner)
+
+
+def visible_folder(parent: Path, folder_id: str, owner: str | None) -> Path | None:
+    """parent/folder_id when the id names a folder the app made there (it has a config.json) that `owner`
+    may see; None otherwise, for an id that is a path, a folder that is missing or another visitor's alike."""
+    if not is_folder_id(folder_id):
+        return None
+    folder = parent / folder_id
+    return folder if (folder / "config.json").is_file() and can_see(folder, owner) else None
+
+
+def named_in_message(folder_id: str) -> str:
+    """How a "there is no ..." message names the id: quoted when it is one, never echoing a path or control bytes."""
+    return f"'{folder_id}'" if is_folder_id(folder_id) else "with that id"
+
+
+@contextlib.contextmanager
+def new_folder(path: Path, owner: str | None, what: str = "a folder") -> Iterator[Path]:
+    """Create `path` (and its owner file, before anything else is written) for the block to fill. A folder
+    that cannot be written whole (no permission, a full disk) is removed again, so nothing half-written
+    looks like a run or a job, and a ValueError says what to fix."""
+    try:
+        path.mkdir(parents=True)
+        write_owner(path, owner)
+        yield path
+    except OSError as err:
+        shutil.rmtree(path, ignore_errors=True)
+        raise ValueError(f"Could not write {what} under {path.parent} ({err.strerror or err}): make "
+                         "STUDIO_HOME writable or free some disk space, then start again.") from err

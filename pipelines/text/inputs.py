@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-import os
 import re
+
+from pipelines.runtime import settings
 
 # Long enough for a book chapter (QA slides a window over it, summarization chunks it), short enough
 # that one request cannot keep a CPU busy for many minutes or exhaust memory. STUDIO_MAX_CHARS changes it.
@@ -15,19 +16,13 @@ _FOLDER_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,127}")
 
 def max_input_chars() -> int:
     """The characters one input may have: STUDIO_MAX_CHARS, else MAX_INPUT_CHARS."""
-    try:
-        return max(1, int(os.environ.get("STUDIO_MAX_CHARS") or MAX_INPUT_CHARS))
-    except ValueError:
-        return MAX_INPUT_CHARS
+    return settings.env_int("STUDIO_MAX_CHARS", MAX_INPUT_CHARS)
 
 
 def new_tokens_limit(default: int) -> int:
     """The most tokens one request may generate: STUDIO_MAX_NEW_TOKENS if set (a public link may want
     fewer), else the task's own ceiling `default`."""
-    try:
-        return max(1, int(os.environ.get("STUDIO_MAX_NEW_TOKENS") or default))
-    except ValueError:
-        return default
+    return settings.env_int("STUDIO_MAX_NEW_TOKENS", default)
 
 
 def require_text(text: str | None, what: str, max_chars: int | None = None) -> str:

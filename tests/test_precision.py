@@ -5,6 +5,7 @@ hardware detection with faked CPU flags."""
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
 import torch
@@ -16,9 +17,9 @@ from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.model import load_with_head, resolve_base
 from pipelines.models import catalog, lm, loading
 from pipelines.runtime import hardware
-from pipelines.tasks import generation, sentiment
+from pipelines.tasks import compare, generation, sentiment
 from tests.helpers import tiny_models
-from ui import common
+from ui import common, sentiment_tab
 
 
 def test_auto_follows_the_hardware(monkeypatch):
@@ -176,3 +177,33 @@ def test_a_request_of_a_few_words_runs_in_float32_where_bf16_is_slower(tiny_clas
     assert sentiment.classify_sentiment(review, tiny_classifier).precision == "bf16"
     # the same words one by one are small requests; together they are not
     assert {r.precision for r in sentiment.classify_lines(review.split(), tiny_classifier)} == {"bf16"}
+
+
+def test_compare_loads_the_copy_a_short_text_runs_on_before_the_clock_starts(tiny_classifier, sharp_classifier,
+                                                                               monkeypatch):
+    monkeypatch.setenv("STUDIO_PRECISION", "bf16")
+    models = [tiny_classifier, sharp_classifier]
+    loading.CACHE.clear()
+    timed_on_a_loaded_copy = []
+
+    def run(spec):
+        timed_on_a_loaded_copy.append(loading.is_loaded(spec, "float32"))
+        return sentiment.classify_sentiment("Loved it.", spec)
+
+    comparison = compare.compare_models("sentiment", models, {"text": "Loved it."}, run=run,
+                                        describe=str, prepare=partial(sentiment.model_for, ["Loved it."]))
+    assert timed_on_a_loaded_copy == [True, True]
+    assert [r.output["precision"] for r in comparison.results] == ["float32", "float32"]
+
+
+def test_the_sentiment_tab_says_when_a_short_text_loaded_the_float32_copy(tiny_classifier, monkeypatch):
+    monkeypatch.setenv("STUDIO_PRECISION", "bf16")
+    spec = catalog.resolve("sentiment", tiny_classifier)
+    loading.CACHE.clear()
+    loading.load(spec)  # the bf16 copy is in the cache, the float32 one is not
+    monkeypatch.setattr(common, "note_loading", lambda spec: None)  # gr.Info needs a request
+    first = sentiment_tab.classify("Loved it.", tiny_classifier)[2]
+    again = sentiment_tab.classify("Loved it.", tiny_classifier)[2]
+    long = sentiment_tab.classify("A slow start, but the second half is funny, warm and sharp.", tiny_classifier)[2]
+    assert "(including loading the model)" in first and "precision: float32" in first
+    assert "(including loading" not in again and "(including loading" not in long and "precision: bf16" in long

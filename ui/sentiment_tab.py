@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from pipelines.models import kinds
+from pipelines.models import kinds, loading
 from pipelines.runtime import settings
 from ui import common
 
@@ -29,10 +29,17 @@ def classify(text: str, model: str | None):
     """Classify the sentiment of one text: each label's probability, highest first."""
     from pipelines.tasks import sentiment  # deferred import, see app.py
     spec, loads = common.announce_loading(TASK, model)
+    had_float32 = loading.is_loaded(spec, "float32")
     started = time.perf_counter()
     result = sentiment.classify_sentiment(text, spec)
     bars = {item.label: item.score for item in result.labels}
+    loads = loads or _loaded_float32_copy(result.precision, had_float32)
     return bars, result.to_dict(), common.timing(started, result.model, loads, result.precision)
+
+
+def _loaded_float32_copy(precision: str, had_float32: bool) -> bool:
+    # A short request runs on the classifier's float32 copy (sentiment.model_for); its first one loads it.
+    return precision == "float32" and not had_float32
 
 
 @common.shows_errors
@@ -41,6 +48,7 @@ def compare_sentiment(text: str, models: list[str]):
     from pipelines.tasks import compare, sentiment  # deferred import, see app.py
     comparison = compare.compare_models(TASK, models, {"text": text}, on_load=common.note_loading,
                                         run=functools.partial(sentiment.classify_sentiment, text),
+                                        prepare=functools.partial(sentiment.model_for, [text]),
                                         describe=top_label)
     return common.comparison_rows(comparison), comparison.to_dict()
 
@@ -54,8 +62,10 @@ def classify_lines(lines: str, model: str | None):
     """Each non-empty line scored on its own, in batches: one table row per line."""
     from pipelines.tasks import sentiment  # deferred import, see app.py
     spec, loads = common.announce_loading(TASK, model)
+    had_float32 = loading.is_loaded(spec, "float32")
     started = time.perf_counter()
     results = sentiment.classify_lines((lines or "").splitlines(), spec)
+    loads = loads or _loaded_float32_copy(results[0].precision, had_float32)
     rows = [[r.text, r.labels[0].label, round(r.labels[0].score, 4)] for r in results]
     as_json = {"results": [r.to_dict() for r in results]}
     return rows, as_json, common.timing(started, results[0].model, loads, results[0].precision)

@@ -75,14 +75,16 @@ def chosen_models(models: Sequence[str] | str | None) -> list[str]:
 
 def compare_models(task: str, models: Sequence[str] | str | None, inputs: dict, *,
                    run: Callable[[ModelSpec], TaskResult], describe: Callable[[TaskResult], str],
-                   on_load: Callable[[ModelSpec], object] | None = None) -> Comparison:
+                   on_load: Callable[[ModelSpec], object] | None = None,
+                   prepare: Callable[[ModelSpec], object] = loading.load) -> Comparison:
     """Run each model on the same input, in order, and time each call.
 
     `on_load(spec)` is called before a model that is not in the cache yet is loaded (the app says
-    "loading" then). If every model fails with the same sentence, the input is at fault rather than
+    "loading" then). `prepare(spec)` loads what `run` will use before the clock starts: the model at
+    its default precision unless the task picks another copy for this input. If every model fails with the same sentence, the input is at fault rather than
     the models: that sentence is raised once as a ValueError instead of filling every row with it.
     """
-    results = tuple(_run_one(task, name, run, describe, on_load) for name in chosen_models(models))
+    results = tuple(_run_one(task, name, run, describe, on_load, prepare) for name in chosen_models(models))
     errors = {result.error for result in results}
     if len(errors) == 1 and None not in errors:
         raise ValueError(errors.pop())
@@ -90,14 +92,14 @@ def compare_models(task: str, models: Sequence[str] | str | None, inputs: dict, 
 
 
 def _run_one(task: str, name: str, run: Callable[[ModelSpec], TaskResult], describe: Callable[[TaskResult], str],
-             on_load: Callable[[ModelSpec], object] | None) -> ModelRun:
+             on_load: Callable[[ModelSpec], object] | None, prepare: Callable[[ModelSpec], object]) -> ModelRun:
     try:
         spec = catalog.resolve(task, name)
         if on_load is not None and not loading.is_loaded(spec):
             on_load(spec)
         # Loaded before the clock starts: a model's first use (seconds, half a minute for the packaged
         # SmolLM2's conversion) would otherwise swamp the difference the comparison is about.
-        loading.load(spec)
+        prepare(spec)
         started = time.perf_counter()
         result = run(spec)
         seconds = time.perf_counter() - started

@@ -84,15 +84,22 @@ def classify_lines(texts: list[str], model: str | ModelSpec | None = None, batch
     if len(lines) > MAX_LINES:
         raise ValueError(f"There are {len(lines):,} lines; at most {MAX_LINES:,} can be classified at once. "
                          f"Upload them as a CSV file instead (up to {MAX_CSV_ROWS:,} rows).")
-    loaded = load_model(model)
-    if loaded.kind == kinds.CLASSIFIER and loaded.precision == "bf16" and \
-            sum(len(line.split()) for line in lines) < SMALL_REQUEST_WORDS:
-        loaded = loading.load(loaded.spec, precision="float32")  # the result says so
+    loaded = model_for(lines, model)
     labels, probs = probabilities(loaded, lines, batch_size)
     return [_result(text, labels, row, loaded) for text, row in zip(lines, probs)]
 
 
 _SINGLE_TEXTS = MicroBatcher(lambda model, texts: classify_lines(texts, model), max_size=MICRO_BATCH)
+
+
+def model_for(lines: list[str], model: str | ModelSpec | None) -> loading.LoadedModel:
+    """The copy of the model these lines run on, loaded: a classifier's float32 copy for a request of
+    fewer than SMALL_REQUEST_WORDS words where its default is bf16 (the result says so)."""
+    loaded = load_model(model)
+    if loaded.kind == kinds.CLASSIFIER and loaded.precision == "bf16" and \
+            sum(len(line.split()) for line in lines) < SMALL_REQUEST_WORDS:
+        return loading.load(loaded.spec, precision="float32")
+    return loaded
 
 
 def load_model(model: str | ModelSpec | None) -> loading.LoadedModel:

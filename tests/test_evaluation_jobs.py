@@ -112,8 +112,6 @@ def test_an_uploaded_file_is_scored_whole_and_bad_requests_are_refused(trained, 
         scoring.start_evaluation([name])
     with pytest.raises(ValueError, match="causal-lm model; a text classification evaluation scores"):
         scoring.start_evaluation([name, "SmolLM2-135M-Instruct (packaged)"], data_file=keywords_csv)
-    with pytest.raises(ValueError, match="masked rows"):
-        scoring.start_evaluation([name], data_file=keywords_csv, task="masked-lm")
     with pytest.raises(ValueError, match="no evaluation"):
         jobs.find_job("evaluation", "eval-nope")
 

@@ -3,6 +3,7 @@ on tiny models (a QA model the QA tab then answers with; an adapted encoder a cl
 
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from pipelines.finetune import data, tasks
 from pipelines.finetune.config import FinetuneConfig
 from tests.helpers import tiny_models
-from tests.helpers.finetune import check_comparison, run_cli
+from tests.helpers.finetune import check_comparison, run_cli, wait_until
 
 QA = tasks.get("extractive-qa")
 MLM = tasks.get("masked-lm")
@@ -194,6 +195,7 @@ def test_adaptation_lowers_perplexity_and_a_classifier_starts_from_it(tmp_path):
         assert adapted["fine_tuned"]["perplexity"] < adapted["base"]["perplexity"]
         check_comparison(adapted, improved=False)
         assert adapted["facts"]["head"] == "new" and "[MASK]" in adapted["examples"][0]["input"]
+        check_evaluation_repeats_the_adaptation(chain[1])
         spec = catalog.find(adapted["registered_as"])
         assert spec.kind == kinds.MASKED_LM and spec.tasks == ()  # a base to fine-tune, in no inference tab
         final = chain[2].result()
@@ -204,3 +206,30 @@ def test_adaptation_lowers_perplexity_and_a_classifier_starts_from_it(tmp_path):
         table = adaptation.comparison(overview["chain"])
         assert table[0][0] == "accuracy" and None not in table[0]
         assert adaptation.verdict(overview["chain"]).startswith("Adaptation")
+
+
+def check_evaluation_repeats_the_adaptation(run) -> None:
+    """The base and the adapted model evaluated on the texts the adaptation held out: the same masked
+    tokens, so the run's own perplexities and tally; a model with another vocabulary is refused."""
+    from pipelines.evaluation import jobs, scoring
+    from pipelines.evaluation.report import write_for
+
+    adapted = run.result()
+    names = [adapted["base_model"], adapted["registered_as"]]
+    job = scoring.start_evaluation(names, from_run=run.id, batch_size=run.config.batch_size)
+    wait_until(lambda: job.status()["state"] not in jobs.ACTIVE, 300, f"job {job.id}")
+    assert job.status()["state"] == "finished", job.status()["message"] + "\n" + job.log_tail(40)
+    result = job.result()
+    base, tuned = result["models"]
+    assert result["task"] == "masked-lm" and result["rows"] == adapted["held_out_rows"]
+    assert base["metrics"]["perplexity"] == pytest.approx(adapted["base"]["perplexity"], rel=1e-3)
+    assert tuned["metrics"]["perplexity"] == pytest.approx(adapted["fine_tuned"]["perplexity"], rel=1e-3)
+    assert tuned["metrics"]["perplexity"] < base["metrics"]["perplexity"]
+    (compared,) = result["comparisons"]
+    assert compared["tally"] == adapted["comparison"]["tally"]
+    assert any("no masked-LM head" in w for w in result["warnings"])  # tiny-encoder is a bare BertModel
+    assert any("[MASK]" in e["input"] for e in result["examples"]) and all(e["reference"] for e in result["examples"])
+    page = write_for(job.id)[0].read_text()
+    assert "perplexity" in page and html.escape(compared["summary"], quote=False) in page
+    with pytest.raises(ValueError, match="split text into different tokens"):
+        scoring.start_evaluation([adapted["registered_as"], "all-MiniLM-L6-v2 (packaged)"], from_run=run.id)

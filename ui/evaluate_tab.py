@@ -22,7 +22,8 @@ POLL_S = 2.0
 SOURCES = ["A past run's held-out rows", "A labelled file", "Built-in: 1,000 Rotten Tomatoes snippets"]
 TASK_CHOICES = [("Text classification", "classification"), ("Extractive question answering", "extractive-qa"),
                 ("Encoder-decoder (summarization or translation)", "seq2seq"),
-                ("Causal LM (summarization, translation or plain text)", "causal-lm")]
+                ("Causal LM (summarization, translation or plain text)", "causal-lm"),
+                ("Masked LM (perplexity on masked tokens)", "masked-lm")]
 PURPOSES = [("(not generative)", ""), ("summarization", "summarization"), ("translation", "translation"),
             ("plain text (perplexity)", "generation")]
 CURVE_SOURCES = ["Built-in: Rotten Tomatoes (1,000 training rows, 500 held out)", "A labelled file"]

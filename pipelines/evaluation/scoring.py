@@ -32,7 +32,7 @@ from pipelines.finetune.runs import find_run
 MAX_MODELS = 4
 DEFAULT_MAX_ROWS = 1000
 DEFAULT_BATCH_SIZE = 64
-SCORED_TASKS = ("classification", "extractive-qa", "seq2seq", "causal-lm")  # masked-LM masks per tokenizer
+SCORED_TASKS = ("classification", "extractive-qa", "seq2seq", "causal-lm", "masked-lm")
 ERROR_BELOW = 0.5  # a row's value under this counts as an error (classification: wrong)
 PACKAGES = ("torch", "transformers", "datasets", "accelerate", "evaluate", "scikit-learn", "sacrebleu", "rouge-score")
 
@@ -77,8 +77,7 @@ def start_evaluation(models, *, from_run: str | None = None, data_file: str | Pa
                                 dataset_name=dataset_name)
         source, facts, upload = f"'{Path(data_file).name}'", {}, Path(data_file)
     if config.task not in SCORED_TASKS:
-        raise ValueError(f"Evaluations score {', '.join(SCORED_TASKS)} models; a {config.task} run's masked rows "
-                         "depend on each model's tokenizer, so they cannot be compared row by row.")
+        raise ValueError(f"Evaluations score {', '.join(SCORED_TASKS)} models, not {config.task} ones.")
     task_ = tasks.for_config(config)
     load_rows(Path(config.data_file), task_, config.columns)  # bad data is reported now, not in the job
     for name in names:
@@ -87,10 +86,40 @@ def start_evaluation(models, *, from_run: str | None = None, data_file: str | Pa
             raise ValueError(f"'{spec.name}' is a {spec.kind} model; a {task_.title.lower()} evaluation scores "
                              f"{' or '.join(task_.base_kinds)} models with the task's head. To put it beside them on "
                              "one input, use its tab's Compare mode.")
+    if config.task == "masked-lm":
+        _one_vocabulary(names)
     job = jobs.create_job("evaluation", {
         "task": config.task, "models": names, "from_run": from_run or None, "facts": facts, "source": source,
         "max_rows": int(max_rows), "finetune_config": config.to_dict()}, data_file=upload, owner=owner)
     return jobs.launch(job)
+
+
+def _one_vocabulary(names: list[str]) -> None:
+    """Masked-LM rows are masked token by token, once, with the seed: only models that split text into the
+    same tokens see the same masked rows (a base and the models adapted from it), and only their
+    perplexities, over one vocabulary, can be compared."""
+    from transformers import AutoTokenizer
+
+    from pipelines.finetune.model import resolve_base
+    from pipelines.runtime.errors import first_line
+
+    vocabularies = {}
+    for name in names:
+        base = resolve_base(name)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(base.source, revision=base.revision, trust_remote_code=False)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"Could not load the tokenizer of '{base.spec.name}': {first_line(err)}") from err
+        if tokenizer.mask_token_id is None:
+            raise ValueError(f"'{base.spec.name}' has no [MASK] token, so it cannot be scored as a masked LM: pick "
+                             "an encoder such as BERT, MiniLM or RoBERTa.")
+        vocabularies[base.spec.name] = (tokenizer.get_vocab(), tokenizer.mask_token_id)
+    first, *others = vocabularies
+    differ = [name for name in others if vocabularies[name] != vocabularies[first]]
+    if differ:
+        raise ValueError(f"{', '.join(differ)} and {first} split text into different tokens, so they would not be "
+                         "scored on the same masked tokens, and perplexities over different vocabularies do not "
+                         "compare. Evaluate a masked LM beside its base and the models adapted from it.")
 
 
 # --- in the job's process ---------------------------------------------------------------------------
@@ -179,6 +208,9 @@ def score_model(task, rows, name: str, config: FinetuneConfig, accelerator, on_r
     # (the prepared split's own warnings are not this evaluation's: every row is held out here)
     notes = [f"{base.spec.name} has no head for this task's labels: it was scored with a new, untrained head (what "
              "fine-tuning starts from), so its score is chance level."] if prepared.facts.get("base_head") == "new" else []
+    if prepared.facts.get("head") == "new":  # masked LM: an encoder saved without its masked-LM head
+        notes.append(f"{base.spec.name} has no masked-LM head: it was scored with a new, untrained one (what "
+                     "adaptation starts from), so its perplexity is that of a random guess over its vocabulary.")
     return Scored(name=base.spec.name, evaluation=canonical(evaluation), seconds=seconds,
                   load_seconds=loaded - started, warnings=notes)
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
 import pytest
 import torch
 
-from pipelines.evaluation import curve, jobs, scoring
+from pipelines.evaluation import curve, jobs, scoring, zero_shot
 from pipelines.evaluation.report import write_for
 from pipelines.finetune.config import FinetuneConfig
 from tests.helpers import tiny_models
 from tests.helpers.finetune import run_cli, wait_until
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 pytestmark = pytest.mark.training  # every test here trains, or waits for a job's process
 
 
@@ -110,10 +112,52 @@ def test_an_uploaded_file_is_scored_whole_and_bad_requests_are_refused(trained, 
         scoring.start_evaluation([name], from_run="../etc")
     with pytest.raises(ValueError, match="Upload a labelled file"):
         scoring.start_evaluation([name])
-    with pytest.raises(ValueError, match="causal-lm model; a text classification evaluation scores"):
-        scoring.start_evaluation([name, "SmolLM2-135M-Instruct (packaged)"], data_file=keywords_csv)
+    with pytest.raises(ValueError, match="causal-lm model; a masked-lm domain adaptation evaluation scores"):
+        scoring.start_evaluation([name, "SmolLM2-135M-Instruct (packaged)"], data_file=keywords_csv, task="masked-lm")
     with pytest.raises(ValueError, match="no evaluation"):
         jobs.find_job("evaluation", "eval-nope")
+
+
+def test_a_language_model_is_asked_zero_shot_beside_the_classifier(trained, home):
+    from pipelines.models import catalog, loading
+    from pipelines.tasks.sentiment import lm_label_probabilities
+
+    tiny_models.build_causal_lm(home / "models" / "tiny-lm")
+    tuned = trained.result()["registered_as"]
+    result = finished(scoring.start_evaluation([tuned, "tiny-lm"], from_run=trained.id, mixed_precision="no"))
+    classifier, lm = result["models"]
+    assert lm["name"] == "tiny-lm" and lm["rows"] == classifier["rows"] == 12
+    assert sum(map(sum, lm["details"]["confusion_matrix"])) == 12 and lm["details"]["labels"] == ["negative", "positive"]
+    (compared,) = result["comparisons"]
+    assert compared["names"] == [tuned, "tiny-lm"] and "mcnemar" in compared
+    assert any("tiny-lm is a language model: it was asked zero-shot" in w for w in result["warnings"])
+    # each row's answer is the LM asked directly, with the labels in the same order
+    texts = [e["input"] for e in result["examples"]]
+    asked = lm_label_probabilities(loading.load(catalog.find("tiny-lm"), precision="float32"), texts,
+                                   ["negative", "positive"])
+    expected = [f"{['negative', 'positive'][row.index(max(row))]} ({max(row):.2f})" for row in asked]
+    assert [e["outputs"][1] for e in result["examples"]] == expected
+    correct = sum(e["values"][1] == 1.0 for e in result["examples"])
+    assert lm["metrics"]["accuracy"] == pytest.approx(correct / 12)
+
+    assert zero_shot.label_warning(["0", "1"]).startswith("Zero-shot: the labels are numbers (0, 1)")
+    assert zero_shot.label_warning(["-1", "1"]) and zero_shot.label_warning(["negative", "positive"]) is None
+
+
+@pytest.mark.slow
+def test_smollm2_zero_shot_gives_the_sentiment_tabs_answers(home):
+    from pipelines.finetune import data
+    from pipelines.tasks.sentiment import classify_lines
+
+    smol = "SmolLM2-135M-Instruct (packaged)"
+    reviews = data.read_table(EXAMPLES / "sentiment_train.csv")
+    result = finished(scoring.start_evaluation([smol], data_file=EXAMPLES / "sentiment_train.csv", max_rows=40,
+                                               mixed_precision="no"), timeout_s=600)
+    (lm,) = result["models"]
+    assert result["rows"] == 40 and lm["metrics"]["accuracy"] > 0.7  # 0.8 on film reviews it never trained on
+    tab = {r.text: r.labels[0].label for r in classify_lines([e["input"] for e in result["examples"]], smol)}
+    assert [e["outputs"][0].split(" (")[0] for e in result["examples"]] == [tab[e["input"]] for e in result["examples"]]
+    assert set(tab) <= set(reviews["text"])
 
 
 def test_a_scratch_base_has_the_architecture_and_not_the_weights(home):

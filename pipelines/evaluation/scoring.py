@@ -23,11 +23,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.evaluation import jobs
+from pipelines.evaluation import jobs, zero_shot
 from pipelines.finetune import guardrails, tasks
 from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.data import load_rows
 from pipelines.finetune.runs import find_run
+from pipelines.models import kinds
 
 MAX_MODELS = 4
 DEFAULT_MAX_ROWS = 1000
@@ -82,7 +83,7 @@ def start_evaluation(models, *, from_run: str | None = None, data_file: str | Pa
     load_rows(Path(config.data_file), task_, config.columns)  # bad data is reported now, not in the job
     for name in names:
         spec = resolve_base(name).spec
-        if spec.kind is not None and spec.kind not in task_.base_kinds:
+        if spec.kind is not None and spec.kind not in task_.base_kinds and not zero_shot.scores(task_.name, spec.kind):
             raise ValueError(f"'{spec.name}' is a {spec.kind} model; a {task_.title.lower()} evaluation scores "
                              f"{' or '.join(task_.base_kinds)} models with the task's head. To put it beside them on "
                              "one input, use its tab's Compare mode.")
@@ -196,6 +197,8 @@ def score_model(task, rows, name: str, config: FinetuneConfig, accelerator, on_r
     started = time.perf_counter()
     set_seed(config.seed)  # a new head (a base encoder scored as a classifier) starts the same every time
     base = resolve_base(name)
+    if zero_shot.scores(task.name, base.spec.kind or kinds.kind_from_config(base.config.to_dict())):
+        return _zero_shot(rows, base, config, accelerator, on_rows, started)
     prepared = task.prepare(rows, base, config)
     loader = DataLoader(prepared.held_out, batch_size=config.batch_size, collate_fn=prepared.eval_collate)
     model, loader = accelerator.prepare(prepared.model, loader)
@@ -213,6 +216,22 @@ def score_model(task, rows, name: str, config: FinetuneConfig, accelerator, on_r
                      "adaptation starts from), so its perplexity is that of a random guess over its vocabulary.")
     return Scored(name=base.spec.name, evaluation=canonical(evaluation), seconds=seconds,
                   load_seconds=loaded - started, warnings=notes)
+
+
+def _zero_shot(rows, base, config: FinetuneConfig, accelerator, on_rows, started: float) -> Scored:
+    """A causal LM in a classification evaluation: asked, not trained (zero_shot.py)."""
+    from pipelines.models import loading
+
+    spec, precision = base.spec, "bf16" if accelerator.mixed_precision == "bf16" else "float32"
+    loading.load(spec, precision=precision)  # timed as loading, like the other models
+    loaded = time.perf_counter()
+    evaluation = zero_shot.evaluate(rows, spec, config.batch_size, precision, on_rows)
+    notes = [f"{spec.name} is a language model: it was asked zero-shot, with no training, which label fits each "
+             "text (a prompt listing the labels; each label's next-token probability, calibrated on content-free "
+             "texts, as the Sentiment tab does)."]
+    warning = zero_shot.label_warning(evaluation.details["labels"])
+    return Scored(name=spec.name, evaluation=canonical(evaluation), seconds=time.perf_counter() - loaded,
+                  load_seconds=loaded - started, warnings=notes + ([warning] if warning else []))
 
 
 class Counted:

@@ -171,13 +171,31 @@ def _postprocess(logits: torch.Tensor, config) -> list[list[float]]:
 
 def _lm_probabilities(loaded: loading.LoadedModel, texts: list[str], batch_size: int,
                       progress: Progress | None) -> list[list[float]]:
-    # An instruct model starts its reply with the word; a plain LM writes it after "Sentiment:", so
-    # the word it would write carries a leading space (one token, where the bare word is often two).
-    suffix = "" if loaded.is_instruct else "\n\nSentiment:"
-    candidates = list(LM_LABELS) if loaded.is_instruct else [" " + label for label in LM_LABELS]
-    prompts = [LM_PROMPT.format(text=_clip(loaded.tokenizer, text)) + suffix for text in texts]
-    bias = torch.tensor(lm.label_probabilities_batch(
-        loaded, [LM_PROMPT.format(text=t) + suffix for t in CONTENT_FREE_TEXTS], candidates)).mean(0)
+    return lm_label_probabilities(loaded, texts, LM_LABELS, batch_size, progress)
+
+
+def lm_label_probabilities(loaded: loading.LoadedModel, texts: list[str], labels: Sequence[str], batch_size: int = 32,
+                           progress: Progress | None = None) -> list[list[float]]:
+    """A causal LM as a zero-shot classifier: per text, one calibrated probability per label, in the labels'
+    order. Positive/negative gets the sentiment prompt (what the Sentiment tab answers); any other label
+    set is listed in a prompt of its own."""
+    if set(labels) == set(LM_LABELS):
+        question, answer = LM_PROMPT.removesuffix("Text: {text}"), "Sentiment:"
+    else:
+        question, answer = ("Which of these labels fits the following text best? Answer with one of: "
+                            f"{', '.join(labels)}.\n\n"), "Label:"
+    # An instruct model starts its reply with the label; a plain LM writes it after "Sentiment:" (or
+    # "Label:"), so the word it would write carries a leading space (one token, where the bare word is
+    # often two).
+    suffix = "" if loaded.is_instruct else "\n\n" + answer
+    candidates = list(labels) if loaded.is_instruct else [" " + label for label in labels]
+
+    def prompt(text: str) -> str:  # concatenated, not str.format: labels and texts may hold braces
+        return f"{question}Text: {text}{suffix}"
+
+    prompts = [prompt(_clip(loaded.tokenizer, text)) for text in texts]
+    bias = torch.tensor(lm.label_probabilities_batch(loaded, [prompt(t) for t in CONTENT_FREE_TEXTS],
+                                                     candidates)).mean(0)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths pad less
     probs: list[list[float]] = [[] for _ in texts]
     for start in range(0, len(order), batch_size):

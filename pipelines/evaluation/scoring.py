@@ -81,46 +81,17 @@ def start_evaluation(models, *, from_run: str | None = None, data_file: str | Pa
         raise ValueError(f"Evaluations score {', '.join(SCORED_TASKS)} models, not {config.task} ones.")
     task_ = tasks.for_config(config)
     load_rows(Path(config.data_file), task_, config.columns)  # bad data is reported now, not in the job
-    for name in names:
-        spec = resolve_base(name).spec
+    bases = [resolve_base(name) for name in names]
+    for spec in (base.spec for base in bases):
         if spec.kind is not None and spec.kind not in task_.base_kinds and not zero_shot.scores(task_.name, spec.kind):
             raise ValueError(f"'{spec.name}' is a {spec.kind} model; a {task_.title.lower()} evaluation scores "
                              f"{' or '.join(task_.base_kinds)} models with the task's head. To put it beside them on "
                              "one input, use its tab's Compare mode.")
-    if config.task == "masked-lm":
-        _one_vocabulary(names)
+    task_.check_compared(bases)
     job = jobs.create_job("evaluation", {
         "task": config.task, "models": names, "from_run": from_run or None, "facts": facts, "source": source,
         "max_rows": int(max_rows), "finetune_config": config.to_dict()}, data_file=upload, owner=owner)
     return jobs.launch(job)
-
-
-def _one_vocabulary(names: list[str]) -> None:
-    """Masked-LM rows are masked token by token, once, with the seed: only models that split text into the
-    same tokens see the same masked rows (a base and the models adapted from it), and only their
-    perplexities, over one vocabulary, can be compared."""
-    from transformers import AutoTokenizer
-
-    from pipelines.finetune.model import resolve_base
-    from pipelines.runtime.errors import first_line
-
-    vocabularies = {}
-    for name in names:
-        base = resolve_base(name)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(base.source, revision=base.revision, trust_remote_code=False)
-        except (OSError, ValueError) as err:
-            raise ValueError(f"Could not load the tokenizer of '{base.spec.name}': {first_line(err)}") from err
-        if tokenizer.mask_token_id is None:
-            raise ValueError(f"'{base.spec.name}' has no [MASK] token, so it cannot be scored as a masked LM: pick "
-                             "an encoder such as BERT, MiniLM or RoBERTa.")
-        vocabularies[base.spec.name] = (tokenizer.get_vocab(), tokenizer.mask_token_id)
-    first, *others = vocabularies
-    differ = [name for name in others if vocabularies[name] != vocabularies[first]]
-    if differ:
-        raise ValueError(f"{', '.join(differ)} and {first} split text into different tokens, so they would not be "
-                         "scored on the same masked tokens, and perplexities over different vocabularies do not "
-                         "compare. Evaluate a masked LM beside its base and the models adapted from it.")
 
 
 # --- in the job's process ---------------------------------------------------------------------------

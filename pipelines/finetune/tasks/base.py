@@ -105,6 +105,10 @@ class FinetuneTask:
             raise ValueError(f"'{spec.name}' is a {spec.kind} model; a {self.title.lower()} run starts from a "
                              f"{' or '.join(self.base_kinds)} model. Pick another base checkpoint or another task.")
 
+    def check_compared(self, bases: list) -> None:
+        """A ValueError when these models (finetune.model.BaseModel) cannot be scored side by side on this
+        task's rows in an evaluation; any set can by default."""
+
     def guess_columns(self, table: datasets.Dataset) -> dict[str, str | None]:
         """Each role's likeliest column: by name, else (free text) by words per row."""
         sample = table.select(range(min(len(table), 200))).to_list()

@@ -29,6 +29,7 @@ from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.tasks.base import (ExampleOutput, Evaluation, FinetuneTask, Prepared, Role,
                                            random_split, require_string_column, require_text_cells)
 from pipelines.models import kinds
+from pipelines.runtime.errors import first_line
 from pipelines.text.columns import TEXT_NAMES
 
 MIN_ROWS = 20
@@ -125,6 +126,29 @@ class MaskedLM(FinetuneTask):
         from pipelines.evaluation.stats import perplexity_of
 
         return perplexity_of(*zip(*(o.parts for o in evaluation.outputs)))
+
+    def check_compared(self, bases: list) -> None:
+        """The held-out texts are masked token by token: only models that split text into the same tokens
+        see the same masked rows (a base and the models adapted from it), and only their perplexities,
+        over one vocabulary, compare."""
+        from transformers import AutoTokenizer
+
+        vocabularies = {}
+        for base in bases:
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(base.source, revision=base.revision, trust_remote_code=False)
+            except (OSError, ValueError) as err:
+                raise ValueError(f"Could not load the tokenizer of '{base.spec.name}': {first_line(err)}") from err
+            if tokenizer.mask_token_id is None:
+                raise ValueError(f"'{base.spec.name}' has no [MASK] token, so it cannot be scored as a masked LM: "
+                                 "pick an encoder such as BERT, MiniLM or RoBERTa.")
+            vocabularies[base.spec.name] = (tokenizer.get_vocab(), tokenizer.mask_token_id)
+        first, *others = vocabularies
+        differ = [name for name in others if vocabularies[name] != vocabularies[first]]
+        if differ:
+            raise ValueError(f"{', '.join(differ)} and {first} split text into different tokens, so they would not "
+                             "be scored on the same masked tokens, and perplexities over different vocabularies do "
+                             "not compare. Evaluate a masked LM beside its base and the models adapted from it.")
 
     def save(self, model, prepared: Prepared, folder) -> None:
         state = {**model.state_dict(), **prepared.context}  # the base's pooler, kept for classifiers

@@ -13,8 +13,6 @@ from collections.abc import Callable
 
 from pipelines.models import kinds
 
-NUMBERED = "the labels are numbers"
-
 
 def scores(task_name: str, kind: str | None) -> bool:
     """Whether a model of this kind is scored zero-shot in an evaluation of this task."""
@@ -24,7 +22,7 @@ def scores(task_name: str, kind: str | None) -> bool:
 def label_warning(labels: list[str]) -> str | None:
     """A zero-shot LM reads the label names: numbers or codes tell it nothing."""
     if all(label.strip().lstrip("-").isdigit() for label in labels):
-        return (f"Zero-shot: {NUMBERED} ({', '.join(labels)}), so a language model can only guess what they mean; "
+        return (f"Zero-shot: the labels are numbers ({', '.join(labels)}), so a language model can only guess what they mean; "
                 "its accuracy says little. Name the classes in the file (positive, negative...) to ask it fairly.")
     return None
 

@@ -81,8 +81,9 @@ def compare_models(task: str, models: Sequence[str] | str | None, inputs: dict, 
 
     `on_load(spec)` is called before a model that is not in the cache yet is loaded (the app says
     "loading" then). `prepare(spec)` loads what `run` will use before the clock starts: the model at
-    its default precision unless the task picks another copy for this input. If every model fails with the same sentence, the input is at fault rather than
-    the models: that sentence is raised once as a ValueError instead of filling every row with it.
+    its default precision unless the task picks another copy for this input. If every model fails
+    with the same sentence, the input is at fault rather than the models: that sentence is raised once
+    as a ValueError instead of filling every row with it.
     """
     results = tuple(_run_one(task, name, run, describe, on_load, prepare) for name in chosen_models(models))
     errors = {result.error for result in results}

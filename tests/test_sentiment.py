@@ -110,6 +110,31 @@ def test_batched_label_scores_match_one_prompt_at_a_time(tiny_lm):
     assert max(abs(a[0] - b[0]) for a, b in zip(alone, alone[1:])) > 1e-3  # prompts really differ
 
 
+def test_any_label_set_is_asked_in_a_prompt_that_lists_it(tiny_lm, tiny_lm_plain, monkeypatch):
+    asked = []
+    real = lm.label_probabilities_batch
+    monkeypatch.setattr(lm, "label_probabilities_batch",
+                        lambda model, prompts, labels: asked.append((prompts, labels)) or real(model, prompts, labels))
+    for name, candidates in ((tiny_lm, ["{sad}", "meh", "glad"]), (tiny_lm_plain, [" {sad}", " meh", " glad"])):
+        asked.clear()
+        rows = sentiment.lm_label_probabilities(loaded("sentiment", name), TEXTS[:3], ["{sad}", "meh", "glad"], 2)
+        assert len(rows) == 3 and all(len(row) == 3 and sum(row) == pytest.approx(1.0) for row in rows)
+        (content_free, labels), *batches = asked
+        assert labels == candidates and len(content_free) == len(sentiment.CONTENT_FREE_TEXTS)
+        prompts = [p for batch, _ in batches for p in batch]
+        assert sorted(prompts) == sorted(p for p in prompts if "Answer with one of: {sad}, meh, glad." in p)
+        assert {p.split("Text: ", 1)[1].removesuffix("\n\nLabel:") for p in prompts} == set(TEXTS[:3])
+        assert all(p.endswith("\n\nLabel:") == (name == tiny_lm_plain) for p in prompts)
+
+
+def test_positive_and_negative_in_any_order_are_the_sentiment_tabs_answer(tiny_lm):
+    model = loaded("sentiment", tiny_lm)
+    tab = {r.text: scores(r) for r in classify_lines(TEXTS[:4], tiny_lm)}
+    for text, (negative, positive) in zip(TEXTS[:4], sentiment.lm_label_probabilities(
+            model, TEXTS[:4], ["negative", "positive"])):
+        assert (negative, positive) == pytest.approx((tab[text]["negative"], tab[text]["positive"]), abs=1e-6)
+
+
 # --- CSV files ---------------------------------------------------------------------------------------
 
 def write_csv(path, text: str, encoding: str = "utf-8"):

@@ -144,6 +144,28 @@ def test_a_language_model_is_asked_zero_shot_beside_the_classifier(trained, home
     assert zero_shot.label_warning(["-1", "1"]) and zero_shot.label_warning(["negative", "positive"]) is None
 
 
+def test_an_encoder_decoder_and_a_causal_lm_are_compared_on_the_same_summaries(home, tmp_path):
+    for name, build in (("tiny-bart", tiny_models.build_seq2seq), ("tiny-lm", tiny_models.build_causal_lm)):
+        if not (home / "models" / name).is_dir():
+            build(home / "models" / name)
+    pairs = tiny_models.write_summary_pairs(tmp_path / "summaries.csv", n=24)
+    common = dict(data_file=pairs, purpose="summarization", max_rows=12, batch_size=4, mixed_precision="no")
+    mixed = finished(scoring.start_evaluation(["tiny-bart", "tiny-lm"], task="seq2seq", **common))
+    alone = finished(scoring.start_evaluation(["tiny-lm"], task="causal-lm", **common))
+    bart, lm = mixed["models"]
+    assert mixed["metric"] == "rougeL" and mixed["rows"] == 12 and bart["rows"] == lm["rows"] == 12
+    # the LM is asked exactly as an evaluation of causal LMs asks it: the same outputs and scores
+    assert lm["metrics"] == alone["models"][0]["metrics"]
+    assert [e["outputs"][1] for e in mixed["examples"]] == [e["outputs"][0] for e in alone["examples"]]
+    (compared,) = mixed["comparisons"]
+    assert compared["names"] == ["tiny-bart", "tiny-lm"] and len(mixed["examples"]) == 12
+    assert any(w.startswith("tiny-lm is a causal LM: it was asked as a causal-lm run asks it") for w in mixed["warnings"])
+    assert not any("asked as" in w for w in alone["warnings"])
+    # plain-text perplexity is per tokenizer: no crossing there
+    with pytest.raises(ValueError, match="'tiny-bart' is a seq2seq model; a text generation by a causal lm evaluation"):
+        scoring.start_evaluation(["tiny-lm", "tiny-bart"], data_file=pairs, task="causal-lm", purpose="generation")
+
+
 @pytest.mark.slow
 def test_smollm2_zero_shot_gives_the_sentiment_tabs_answers(home):
     from pipelines.finetune import data

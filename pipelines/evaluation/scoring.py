@@ -83,7 +83,8 @@ def start_evaluation(models, *, from_run: str | None = None, data_file: str | Pa
     load_rows(Path(config.data_file), task_, config.columns)  # bad data is reported now, not in the job
     bases = [resolve_base(name) for name in names]
     for spec in (base.spec for base in bases):
-        if spec.kind is not None and spec.kind not in task_.base_kinds and not zero_shot.scores(task_.name, spec.kind):
+        scored_by = tasks.for_model(task_, spec.kind)
+        if spec.kind is not None and spec.kind not in scored_by.base_kinds and not zero_shot.scores(task_.name, spec.kind):
             raise ValueError(f"'{spec.name}' is a {spec.kind} model; a {task_.title.lower()} evaluation scores "
                              f"{' or '.join(task_.base_kinds)} models with the task's head. To put it beside them on "
                              "one input, use its tab's Compare mode.")
@@ -168,20 +169,26 @@ def score_model(task, rows, name: str, config: FinetuneConfig, accelerator, on_r
     started = time.perf_counter()
     set_seed(config.seed)  # a new head (a base encoder scored as a classifier) starts the same every time
     base = resolve_base(name)
-    if zero_shot.scores(task.name, base.spec.kind or kinds.kind_from_config(base.config.to_dict())):
+    kind = base.spec.kind or kinds.kind_from_config(base.config.to_dict())
+    if zero_shot.scores(task.name, kind):
         return _zero_shot(rows, base, config, accelerator, on_rows, started)
-    prepared = task.prepare(rows, base, config)
+    asked_as = tasks.for_model(task, kind)
+    prepared = asked_as.prepare(rows, base, config)
     loader = DataLoader(prepared.held_out, batch_size=config.batch_size, collate_fn=prepared.eval_collate)
     model, loader = accelerator.prepare(prepared.model, loader)
     model.eval()
     loaded = time.perf_counter()
     with torch.inference_mode():
-        evaluation = task.evaluate(model, Counted(loader, on_rows), accelerator, prepared)
+        evaluation = asked_as.evaluate(model, Counted(loader, on_rows), accelerator, prepared)
     seconds = time.perf_counter() - loaded
     accelerator.free_memory()  # the next model must not sit beside this one
     # (the prepared split's own warnings are not this evaluation's: every row is held out here)
     notes = [f"{base.spec.name} has no head for this task's labels: it was scored with a new, untrained head (what "
              "fine-tuning starts from), so its score is chance level."] if prepared.facts.get("base_head") == "new" else []
+    if asked_as is not task:
+        notes.append(f"{base.spec.name} is {asked_as.model_words}: it was asked as a {asked_as.name} run asks it (its "
+                     "own prompt or prefix, greedy, the same new-token limit). Its perplexity is over its own "
+                     f"tokenizer and does not compare with the other models'; {task.metric} does.")
     if prepared.facts.get("head") == "new":  # masked LM: an encoder saved without its masked-LM head
         notes.append(f"{base.spec.name} has no masked-LM head: it was scored with a new, untrained one (what "
                      "adaptation starts from), so its perplexity is that of a random guess over its vocabulary.")

@@ -11,9 +11,11 @@ from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.tasks import causal_lm, classification, extractive_qa, masked_lm, seq2seq
 from pipelines.finetune.tasks.base import FinetuneTask
 from pipelines.finetune.tasks.generative import GenerativeTask
+from pipelines.models import kinds
 
 TASKS: dict[str, FinetuneTask] = {task.name: task for task in (
     classification.TASK, extractive_qa.TASK, masked_lm.TASK, seq2seq.Seq2Seq(), causal_lm.CausalLM())}
+GENERATIVE_BY_KIND = {kinds.SEQ2SEQ: "seq2seq", kinds.CAUSAL_LM: "causal-lm"}
 
 
 def get(name: str) -> FinetuneTask:
@@ -33,4 +35,15 @@ def for_config(config: FinetuneConfig) -> FinetuneTask:
                          f"a {task.title.lower()} run has none.")
     if config.lora:
         raise ValueError("LoRA is offered for seq2seq and causal-lm runs; use full fine-tuning or a transfer mode.")
+    return task
+
+
+def for_model(task: FinetuneTask, kind: str | None) -> FinetuneTask:
+    """The task that scores a model of `kind` in an evaluation of `task`: `task` itself, or, for
+    summarization and translation, the other generative task bound to the same purpose. A BART
+    summarizer and an instruct LM are then scored on the same rows by the same metric, each asked its
+    own way (a prefix, or the purpose tab's prompt in the chat template), as a run of its kind asks."""
+    if isinstance(task, GenerativeTask) and task.purpose != "generation" and kind in GENERATIVE_BY_KIND \
+            and kind not in task.base_kinds:
+        return get(GENERATIVE_BY_KIND[kind]).for_purpose(task.purpose)
     return task

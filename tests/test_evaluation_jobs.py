@@ -9,8 +9,10 @@ in a result and a report that match its points' own files.
 from __future__ import annotations
 
 import html
+import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -140,8 +142,10 @@ def test_a_language_model_is_asked_zero_shot_beside_the_classifier(trained, home
     correct = sum(e["values"][1] == 1.0 for e in result["examples"])
     assert lm["metrics"]["accuracy"] == pytest.approx(correct / 12)
 
-    assert zero_shot.label_warning(["0", "1"]).startswith("Zero-shot: the labels are numbers (0, 1)")
-    assert zero_shot.label_warning(["-1", "1"]) and zero_shot.label_warning(["negative", "positive"]) is None
+    numbered = SimpleNamespace(details={"labels": ["0", "1"]})
+    assert zero_shot.notes("classification", "lm", numbered)[1].startswith("Zero-shot: the labels are numbers (0, 1)")
+    assert len(zero_shot.notes("classification", "lm", SimpleNamespace(details={"labels": ["-1", "1"]}))) == 2
+    assert len(zero_shot.notes("classification", "lm", SimpleNamespace(details={"labels": ["no", "yes"]}))) == 1
 
 
 def test_an_encoder_decoder_and_a_causal_lm_are_compared_on_the_same_summaries(home, tmp_path):
@@ -164,6 +168,28 @@ def test_an_encoder_decoder_and_a_causal_lm_are_compared_on_the_same_summaries(h
     # plain-text perplexity is per tokenizer: no crossing there
     with pytest.raises(ValueError, match="'tiny-bart' is a seq2seq model; a text generation by a causal lm evaluation"):
         scoring.start_evaluation(["tiny-lm", "tiny-bart"], data_file=pairs, task="causal-lm", purpose="generation")
+
+
+def test_a_language_model_answers_questions_in_its_own_words_beside_an_extractive_model(home, tmp_path):
+    from pipelines.models import catalog, loading
+    from pipelines.tasks import qa
+
+    if not (home / "models" / "tiny-lm").is_dir():
+        tiny_models.build_causal_lm(home / "models" / "tiny-lm")
+    questions = tiny_models.write_qa_jsonl(tmp_path / "questions.jsonl", n=20)
+    result = finished(scoring.start_evaluation(["tiny-encoder", "tiny-lm"], data_file=questions, task="extractive-qa",
+                                               mixed_precision="no"))
+    extractive, lm = result["models"]
+    assert result["metric"] == "f1" and extractive["rows"] == lm["rows"] == 20
+    assert set(lm["metrics"]) == {"exact_match", "f1"} and len(result["comparisons"]) == 1
+    assert any(w.startswith("tiny-lm is a language model: it answered each question in its own words")
+               for w in result["warnings"])
+    # the answers are the Question answering tab's generative answers to the 20 questions
+    model = loading.load(catalog.find("tiny-lm"), precision="float32")
+    asked = [qa.generate_answer(model, row["question"], row["context"]).text or "(no answer)"
+             for row in map(json.loads, questions.read_text().splitlines())]
+    assert sorted(e["outputs"][1] for e in result["examples"]) == sorted(asked)
+    assert lm["metrics"]["f1"] == pytest.approx(sum(e["values"][1] for e in result["examples"]) / 20 * 100, abs=1e-3)
 
 
 @pytest.mark.slow

@@ -289,9 +289,9 @@ def build_evaluation() -> None:
                 columns = gr.Textbox("", label="Columns (optional)", placeholder="text=review, label=stars")
             models = gr.Dropdown(model_choices(), multiselect=True, allow_custom_value=True, max_choices=4,
                                  label="Models (1 to 4; the others are compared with the first)",
-                                 info="Classification: a language model (SmolLM2, say) is asked zero-shot beside "
-                                      "the classifiers. Summarization and translation: encoder-decoders and causal "
-                                      "LMs side by side, each asked its own way.",
+                                 info="Classification and QA: a language model (SmolLM2, say) is asked "
+                                      "zero-shot beside the fine-tuned models. Summarization and translation: "
+                                      "encoder-decoders and causal LMs side by side, each asked its own way.",
                                  elem_id="evaluate-models")
             with gr.Row():
                 max_rows = gr.Number(scoring.DEFAULT_MAX_ROWS, label="Rows at most", precision=None, minimum=1)

@@ -171,7 +171,7 @@ def score_model(task, rows, name: str, config: FinetuneConfig, accelerator, on_r
     base = resolve_base(name)
     kind = base.spec.kind or kinds.kind_from_config(base.config.to_dict())
     if zero_shot.scores(task.name, kind):
-        return _zero_shot(rows, base, config, accelerator, on_rows, started)
+        return _zero_shot(task, rows, base, config, accelerator, on_rows, started)
     asked_as = tasks.for_model(task, kind)
     prepared = asked_as.prepare(rows, base, config)
     loader = DataLoader(prepared.held_out, batch_size=config.batch_size, collate_fn=prepared.eval_collate)
@@ -196,20 +196,16 @@ def score_model(task, rows, name: str, config: FinetuneConfig, accelerator, on_r
                   load_seconds=loaded - started, warnings=notes)
 
 
-def _zero_shot(rows, base, config: FinetuneConfig, accelerator, on_rows, started: float) -> Scored:
-    """A causal LM in a classification evaluation: asked, not trained (zero_shot.py)."""
+def _zero_shot(task, rows, base, config: FinetuneConfig, accelerator, on_rows, started: float) -> Scored:
+    """A language model asked, not trained, in this task's evaluation (zero_shot.py)."""
     from pipelines.models import loading
 
     spec, precision = base.spec, "bf16" if accelerator.mixed_precision == "bf16" else "float32"
     loading.load(spec, precision=precision)  # timed as loading, like the other models
     loaded = time.perf_counter()
-    evaluation = zero_shot.evaluate(rows, spec, config.batch_size, precision, on_rows)
-    notes = [f"{spec.name} is a language model: it was asked zero-shot, with no training, which label fits each "
-             "text (a prompt listing the labels; each label's next-token probability, calibrated on content-free "
-             "texts, as the Sentiment tab does)."]
-    warning = zero_shot.label_warning(evaluation.details["labels"])
+    evaluation = zero_shot.evaluate(task.name, rows, spec, config.batch_size, precision, on_rows)
     return Scored(name=spec.name, evaluation=canonical(evaluation), seconds=time.perf_counter() - loaded,
-                  load_seconds=loaded - started, warnings=notes + ([warning] if warning else []))
+                  load_seconds=loaded - started, warnings=zero_shot.notes(task.name, spec.name, evaluation))
 
 
 class Counted:

@@ -121,27 +121,19 @@ class ExtractiveQA(FinetuneTask):
         return split_by_context(rows, config)[1]
 
     def evaluate(self, model, loader, accelerator, prepared: Prepared) -> Evaluation:
-        from pipelines.finetune.metrics import load_metric
         from pipelines.tasks import qa
 
         held: HeldOut = prepared.context
         start_logits, end_logits = _window_logits(model, loader, accelerator, held.window)
         windows_of = _group(prepared.held_out["example"])
-        predictions, outputs = [], []
+        predictions = []
         for e, row in enumerate(held.rows):
             w = windows_of[e]
             answers, null_score = qa.postprocess_extractive(start_logits[w], end_logits[w], held.scored[w],
                                                             held.chars[w], row["context"], 1, MAX_ANSWER_TOKENS)
             abstains = not answers or (held.with_no_answer and null_score > answers[0].score)
             predictions.append("" if abstains else answers[0].text)
-        references = [[row["answer"]] if row["answer"] else [] for row in held.rows]
-        metrics = load_metric("squad").compute(predictions=predictions, references=references)
-        squad = _squad_module()
-        for row, predicted, reference in zip(held.rows, predictions, references):
-            f1 = squad.best(squad.f1, predicted, reference)
-            outputs.append(ExampleOutput(input=_shown(row), reference=row["answer"] or "(no answer)",
-                                         prediction=predicted or "(no answer)", score=f1, parts=(100.0 * f1,)))
-        return Evaluation(metrics={k: round(v, 4) for k, v in metrics.items()}, outputs=tuple(outputs))
+        return score_answers(held.rows, predictions)
 
     def headline(self, metrics: dict[str, float]) -> str:
         return f"F1 {metrics['f1']:.1f}, exact match {metrics['exact_match']:.1f}"
@@ -162,6 +154,20 @@ class ExtractiveQA(FinetuneTask):
 
 
 TASK = ExtractiveQA()
+
+
+def score_answers(rows, predictions: list[str]) -> Evaluation:
+    """SQuAD's exact match and F1 of one predicted answer per row ("" abstains), and each row's F1."""
+    from pipelines.finetune.metrics import load_metric
+
+    references = [[row["answer"]] if row["answer"] else [] for row in rows]
+    metrics = load_metric("squad").compute(predictions=predictions, references=references)
+    squad, outputs = _squad_module(), []
+    for row, predicted, reference in zip(rows, predictions, references):
+        f1 = squad.best(squad.f1, predicted, reference)
+        outputs.append(ExampleOutput(input=_shown(row), reference=row["answer"] or "(no answer)",
+                                     prediction=predicted or "(no answer)", score=f1, parts=(100.0 * f1,)))
+    return Evaluation(metrics={k: round(v, 4) for k, v in metrics.items()}, outputs=tuple(outputs))
 
 
 class HeldOut:

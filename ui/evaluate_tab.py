@@ -38,7 +38,8 @@ def start_evaluation(models: list[str] | str, from_run: str, data_file, task: st
                      max_rows: float, batch_size: float, request: gr.Request = None) -> dict:
     """Score 1-4 models on the same labelled rows in a background process: a past run's held-out rows
     (`from_run`, a run id), else an uploaded file of `task` (columns guessed, or "role=column, ..."). The
-    first model is the one the others are compared with. Returns {"evaluation_id", "status"} at once."""
+    first model is the one the others are compared with. A language model is asked zero-shot in a
+    classification or QA evaluation. Returns {"evaluation_id", "status"} at once."""
     job = scoring.start_evaluation(
         models, from_run=(from_run or "").strip() or None,
         data_file=str(common.file_path(data_file)) if data_file else None, task=task or "classification",

@@ -43,7 +43,7 @@ def measure(quick: bool) -> dict:
     config = FinetuneConfig(data_file=str(data), held_out_only=True, max_length=64)
     task = tasks.for_config(config)
     rows = load_rows(data, task)[0].select(range(rows_n))
-    accelerator = scoring._accelerator(config)
+    accelerator = scoring.accelerator_for(config)
     score = {size: (lambda size=size: scoring.score_model(task, rows, DEFAULT_BASE_MODEL,
                                                           config.with_changes(batch_size=size), accelerator))
              for size in (BATCHED, 1)}

@@ -226,9 +226,9 @@ def evaluation(models=("classifier",), from_run="", file="train_ok.csv", task="c
 
 
 def learning_curve(file="train_ok.csv", base="encoder", sizes="8", seeds="1", epochs=1, lr=1e-4, batch=8,
-                   columns=""):
+                   columns="", reference=""):
     return lambda env: (env.upload(file) if file else None, "classification", columns, env.models.get(base, base),
-                        sizes, seeds, epochs, lr, batch)
+                        sizes, seeds, epochs, lr, batch, env.models.get(reference, reference))
 
 
 def one(value):
@@ -440,6 +440,10 @@ CASES: list[Case] = [
     Case("curve: batch size negative", "/start_learning_curve", learning_curve(batch=-1), "batch_size|minimum"),
     Case("curve: too few rows", "/start_learning_curve", learning_curve(file="train_few.csv"), "at least 20"),
     Case("curve: base model a path", "/start_learning_curve", learning_curve(base="/etc"), "outside"),
+    Case("curve: reference unknown", "/start_learning_curve", learning_curve(reference="no-such-model"),
+         "not in the local Hugging Face cache"),
+    Case("curve: reference a bare encoder", "/start_learning_curve", learning_curve(reference="encoder"),
+         "a reference line is a model that does this task"),
 ]
 
 

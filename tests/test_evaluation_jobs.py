@@ -264,6 +264,29 @@ def test_a_learning_curve_stops_continues_and_reports(home, keywords_csv):
     assert f"{result['curves']['pretrained'][0]['mean'] * result['points_scale']:.1f}" in page  # accuracy in points
 
 
+def test_a_learning_curve_draws_a_reference_scored_on_its_held_out_rows(trained, home, keywords_csv):
+    if not (home / "models" / "tiny-lm").is_dir():
+        tiny_models.build_causal_lm(home / "models" / "tiny-lm")
+    config = keyword_config(keywords_csv, epochs=1)
+    with pytest.raises(ValueError, match="a reference line is a model that does this task"):
+        curve.start_curve(config, sizes=[12], seeds=[1], reference="tiny-encoder")  # a bare encoder: chance
+    job = curve.start_curve(config, sizes=[12, 24], seeds=[1], reference="tiny-lm")
+    result = finished(job)
+    reference = result["reference"]
+    assert reference["name"] == "tiny-lm" and reference["rows"] == result["held_out_rows"] == 12
+    interval = reference["interval"]
+    assert interval["low"] <= reference["value"] == interval["value"] <= interval["high"]
+    # the curve's held-out rows are the run's (same file, same split): the same zero-shot score
+    asked = finished(scoring.start_evaluation(["tiny-lm"], from_run=trained.id, mixed_precision="no"))
+    assert reference["value"] == pytest.approx(asked["models"][0]["metrics"]["accuracy"])
+    assert f"The reference, tiny-lm, scored {reference['value'] * 100:.1f}" in result["summary"]
+    assert any("tiny-lm is a language model: it was asked zero-shot" in w for w in result["warnings"])
+    page = write_for(job.id)[0].read_text()
+    assert "stroke-dasharray" in page and f"tiny-lm: {reference['value'] * 100:.1f}" in page
+    # kept beside the points, so that a stopped curve continued later does not score it again
+    assert json.loads((job.path / "reference.json").read_text()) == reference
+
+
 def test_the_api_starts_and_follows_an_evaluation_and_reports_it(trained):
     from gradio_client.exceptions import AppError
 

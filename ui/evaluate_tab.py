@@ -61,10 +61,13 @@ def evaluation_status(evaluation_id: str, request: gr.Request = None) -> dict:
 
 @common.shows_errors
 def start_learning_curve(data_file, task: str, columns: str, base_model: str, sizes: str, seeds: str,
-                         epochs: float, learning_rate: float, batch_size: float, request: gr.Request = None) -> dict:
+                         epochs: float, learning_rate: float, batch_size: float, reference: str | None = None,
+                         request: gr.Request = None) -> dict:
     """Fine-tune `base_model` and the same architecture from random weights on growing subsets (`sizes`,
     e.g. "50, 100, 200, 500, 1000"), each with every seed, all scored on one held-out set, in a background
-    process. No file: the built-in Rotten Tomatoes curve. Returns {"curve_id", "status"} at once."""
+    process. No file: the built-in Rotten Tomatoes curve. `reference` (optional): a model scored once on the
+    same held-out rows and drawn across the curve, such as a language model asked zero-shot. Returns
+    {"curve_id", "status"} at once."""
     seed_list = curve.parse_seeds(seeds or "1, 2")
     if data_file:
         config = FinetuneConfig(task=task or "classification", data_file=str(common.file_path(data_file)),
@@ -80,7 +83,7 @@ def start_learning_curve(data_file, task: str, columns: str, base_model: str, si
                                                          "Batch size"),
                                  learning_rate=float(learning_rate) if learning_rate else config.learning_rate)
     job = curve.start_curve(config, sizes or curve.DEFAULT_SIZES, seed_list, upload=upload, preset=preset,
-                            owner=common.owner_of(request))
+                            owner=common.owner_of(request), reference=reference)
     return {"curve_id": job.id, "status": job.status()["state"]}
 
 
@@ -371,6 +374,10 @@ def build_curve() -> None:
                                    elem_id="curve-epochs")
                 lr = gr.Number(curve.PRESET_SETTINGS["learning_rate"], label="Learning rate", elem_id="curve-lr")
                 batch = gr.Number(32, label="Batch size", precision=None, minimum=1, elem_id="curve-batch")
+            reference = gr.Dropdown([("(none)", "")] + model_choices(), value="", allow_custom_value=True,
+                                    label="Reference line (optional)", elem_id="curve-reference",
+                                    info="A model scored once on the same held-out rows, such as SmolLM2 asked "
+                                         "zero-shot: how many labelled rows it takes to pass it.")
             start = gr.Button("Run the learning curve", variant="primary", elem_id="curve-start")
         with gr.Column(scale=4):
             job_id = gr.Textbox(label="Learning curve being watched", elem_id="curve-id",
@@ -401,7 +408,7 @@ def build_curve() -> None:
     file_in = gr.File(visible=False)
     source.change(lambda s, u: u if s == CURVE_SOURCES[1] else None, [source, upload], file_in, **private)
     upload.change(lambda s, u: u if s == CURVE_SOURCES[1] else None, [source, upload], file_in, **private)
-    start.click(start_learning_curve, [file_in, task, columns, base, sizes, seeds, epochs, lr, batch], as_json,
+    start.click(start_learning_curve, [file_in, task, columns, base, sizes, seeds, epochs, lr, batch, reference], as_json,
                 api_name="start_learning_curve").success(lambda s: watch(s, "curve_id"), as_json,
                                                          [watched, job_id, shown], **private)
     status_button.click(learning_curve_status, job_id, as_json, api_name="learning_curve_status")

@@ -19,7 +19,7 @@ import statistics
 import time
 from pathlib import Path
 
-from pipelines.evaluation import jobs
+from pipelines.evaluation import jobs, zero_shot
 from pipelines.finetune import guardrails, tasks
 from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.data import load_rows
@@ -69,8 +69,11 @@ def parse_seeds(seeds) -> list[int]:
 
 
 def start_curve(config: FinetuneConfig, sizes=DEFAULT_SIZES, seeds=DEFAULT_SEEDS, upload: Path | None = None,
-                preset: str | None = None, owner: str | None = None) -> jobs.JobFolder:
-    """Check the request, create the curve's folder and start its process; returns at once."""
+                preset: str | None = None, owner: str | None = None, reference: str | None = None) -> jobs.JobFolder:
+    """Check the request, create the curve's folder and start its process; returns at once.
+
+    `reference`: a model scored once on the same held-out rows and drawn across the curve, such as a
+    language model asked zero-shot: how many labelled rows fine-tuning needs to pass it."""
     from pipelines.finetune.model import resolve_base  # imports transformers: only when starting
 
     sizes, seeds = parse_sizes(sizes), parse_seeds(seeds)
@@ -83,9 +86,15 @@ def start_curve(config: FinetuneConfig, sizes=DEFAULT_SIZES, seeds=DEFAULT_SEEDS
         raise ValueError(f"The file has {len(rows):,} rows, about {largest:,} of them for training: every subset size "
                          "is larger. Choose smaller sizes or a larger file.")
     task.check_base(resolve_base(config.base_model).spec)
+    reference = (reference or "").strip() or None
+    if reference is not None:
+        kind = resolve_base(reference).spec.kind
+        if kind is not None and kind != task.saved_kind and not zero_shot.scores(task.name, kind):
+            raise ValueError(f"'{reference}' is a {kind} model; a reference line is a model that does this task "
+                             f"as it is: a {task.saved_kind} model, or a language model asked zero-shot.")
     job = jobs.create_job("learning-curve", {
         "task": config.task, "sizes": [s for s in sizes if s <= largest], "dropped_sizes": [s for s in sizes if s > largest],
-        "seeds": seeds, "inits": list(INITS), "preset": preset,
+        "seeds": seeds, "inits": list(INITS), "preset": preset, "reference": reference,
         "finetune_config": config.with_changes(lora=False).to_dict()}, data_file=upload, owner=owner)
     return jobs.launch(job)
 
@@ -125,13 +134,47 @@ def run(job: jobs.JobFolder) -> str:
             return "stopped"
     task = tasks.for_config(config)
     rows, _ = load_rows(Path(config.data_file), task, config.columns)
-    result = summarise(job, spec, config, guardrails.data_warnings(task, rows))
+    reference = None
+    if spec.get("reference"):
+        job.write_status("running", f"Scoring the reference, {spec['reference']}, on the held-out rows.",
+                         done=len(todo), total=len(todo))
+        reference = reference_score(job, spec, config, task, rows)
+    result = summarise(job, spec, config, guardrails.data_warnings(task, rows), reference)
     job.write_result(result)
     job.write_status("finished", result["summary"], done=len(todo), total=len(todo))
     return "finished"
 
 
-def summarise(job: jobs.JobFolder, spec: dict, config: FinetuneConfig, warnings: list[str]) -> dict:
+def reference_score(job: jobs.JobFolder, spec: dict, config: FinetuneConfig, task, rows) -> dict:
+    """The reference model on the held-out rows every point was scored on: its score with a 95% bootstrap
+    interval, kept in reference.json so that a continued curve does not score it again."""
+    import json
+
+    from pipelines.evaluation import scoring, stats
+
+    saved = job.path / "reference.json"
+    if saved.is_file():
+        return json.loads(saved.read_text())
+    first = next((r for r in (point_folder(job, *p).result() for p in points(spec)) if r and "facts" in r), None)
+    if first is None:
+        raise ValueError("No point of this curve says how its rows were split (points trained before references "
+                         "existed): start a new curve to draw a reference.")
+    held = task.held_out_rows(rows, config, first["facts"])
+    if len(held) != first["held_out_rows"]:
+        raise RuntimeError(f"The reference would be scored on {len(held)} rows, the points on {first['held_out_rows']}.")
+    scored = scoring.score_model(task, held, spec["reference"], config.with_changes(held_out_only=True),
+                                 scoring.accelerator_for(config))
+    interval = stats.bootstrap(task.row_statistic(scored.evaluation), len(held), seed=config.seed)
+    reference = {"name": scored.name, "value": scored.evaluation.metrics[task.metric], "rows": len(held),
+                 "interval": interval.to_dict(), "notes": scored.warnings}
+    tmp = saved.with_suffix(".tmp")
+    tmp.write_text(json.dumps(reference))
+    tmp.replace(saved)
+    return reference
+
+
+def summarise(job: jobs.JobFolder, spec: dict, config: FinetuneConfig, warnings: list[str],
+              reference: dict | None = None) -> dict:
     """Per init and size: each seed's held-out score, their mean, lowest and highest; the gap in words."""
     task = tasks.for_config(config)
     scale = task.points_scale
@@ -153,14 +196,16 @@ def summarise(job: jobs.JobFolder, spec: dict, config: FinetuneConfig, warnings:
             "higher_is_better": task.higher_is_better, "points_scale": scale, "base_model": config.base_model,
             "dataset": config.effective_dataset_name, "held_out_rows": first.get("held_out_rows"),
             "sizes": spec["sizes"], "dropped_sizes": spec.get("dropped_sizes", []), "seeds": spec["seeds"],
-            "curves": curves, "gaps": gaps, "summary": gap_in_words(task, config.base_model, gaps, scale),
+            "curves": curves, "gaps": gaps, "reference": reference,
+            "summary": " ".join(filter(None, [gap_in_words(task, config.base_model, gaps, scale),
+                                              reference_in_words(task, config.base_model, curves, reference, scale)])),
             "points": [{"size": s, "init": i, "seed": seed, **({k: r[k] for k in ("epochs", "steps", "training_time_s",
                         "train_rows")} if r else {}), "score": r["fine_tuned"][task.metric] if r else None}
                        for s, i, seed, r in found],
             "settings": {"epochs": config.epochs, "learning_rate": config.effective_learning_rate,
                          "batch_size": config.batch_size, "max_length": config.max_length,
                          "split_seed": config.effective_split_seed, "min_steps_per_point": MIN_STEPS},
-            "warnings": warnings, "finished_at": time.time()}
+            "warnings": warnings + (reference["notes"] if reference else []), "finished_at": time.time()}
 
 
 def gap_in_words(task, base_model: str, gaps: list[dict], scale: float) -> str:
@@ -180,3 +225,20 @@ def gap_in_words(task, base_model: str, gaps: list[dict], scale: float) -> str:
     spread = ("every seed of the pretrained model beat every seed from scratch" if len(clear) == len(gaps)
               else f"all its seeds were above all of scratch's at {len(clear)} of {len(gaps)} sizes")
     return f"{who} is ahead of the same architecture trained from scratch {where}: the gap is {told}; {spread}."
+
+
+def reference_in_words(task, base_model: str, curves: dict, reference: dict | None, scale: float) -> str:
+    """'The reference, SmolLM2 ..., scored 73.4 (95% CI ...); pretrained X (the mean of its seeds) is better
+    than it at 3 of 5 sizes, first at 200 training rows.'"""
+    if not reference:
+        return ""
+    low, high = (reference["interval"][k] * scale for k in ("low", "high"))
+    said = f"The reference, {reference['name']}, scored {reference['value'] * scale:.1f} (95% CI {low:.1f} to {high:.1f})"
+    better = (lambda a, b: a > b) if task.higher_is_better else (lambda a, b: a < b)
+    passing = [p["size"] for p in curves.get("pretrained", []) if better(p["mean"], reference["value"])]
+    if not passing:
+        return f"{said}; pretrained {base_model} was not better than it at any size tried."
+    tried = len(curves["pretrained"])
+    where = "every size" if len(passing) == tried else f"{len(passing)} of {tried} sizes"
+    return (f"{said}; pretrained {base_model} (the mean of its seeds) is better than it at {where}, first at "
+            f"{passing[0]:,} training rows.")

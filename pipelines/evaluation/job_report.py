@@ -167,7 +167,8 @@ def render_curve(job_id: str, result: dict) -> str:
     body += [f"<div class='warn'>⚠️ {e(w)}</div>" for w in result.get("warnings", [])]
     body += ["<h2>The learning curve</h2>", curve_chart(result),
              "<p class='muted'>Lines: the mean over seeds; shaded: from the lowest to the highest seed; dots: each "
-             "seed.</p>"]
+             "seed" + ("; dashed: the reference, scored once on the same rows" if result.get("reference") else "")
+             + ".</p>"]
     by_size = {init: {p["size"]: p for p in pts} for init, pts in result["curves"].items()}
     gaps = {g["size"]: g["gap"] for g in result["gaps"]}
 

@@ -236,8 +236,9 @@ def curve_chart(result: dict | None, width: int = 640, height: int = 300) -> str
     scale = result["points_scale"]
     colors = {"pretrained": "#2f81f7", "scratch": "#d1242f"}
     points = [p for curve in result["curves"].values() for p in curve]
+    reference = result.get("reference")
     xs = [math.log(p["size"]) for p in points]
-    ys = [v * scale for p in points for v in p["values"]]
+    ys = [v * scale for p in points for v in p["values"]] + ([reference["value"] * scale] if reference else [])
     x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
     y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
     pad = (y1 - y0) * 0.08
@@ -269,6 +270,12 @@ def curve_chart(result: dict | None, width: int = 640, height: int = 300) -> str
                 for p in curve for v in p["values"]]
         label = "pretrained" if init == "pretrained" else "from scratch (random init)"
         out.append(f"<text x='{left + 8}' y='{top + 14 + 16 * i}' font-size='12' fill='{color}'>{label}</text>")
+    if reference:  # a model scored once on the same rows (an LLM asked zero-shot): a dashed line across
+        y = sy(reference["value"] * scale)
+        out.append(f"<line x1='{left}' x2='{width - right}' y1='{y:.1f}' y2='{y:.1f}' stroke='#8250df' "
+                   "stroke-width='2' stroke-dasharray='6 4'/>"
+                   f"<text x='{width - right - 4}' y='{y - 5:.1f}' font-size='12' fill='#8250df' text-anchor='end'>"
+                   f"{html.escape(reference['name'])}: {reference['value'] * scale:.1f}</text>")
     out.append("</svg>")
     return "".join(out)
 

@@ -114,7 +114,7 @@ def run(job: jobs.JobFolder) -> str:
     names = spec["models"]
     job.write_status("running", "Reading the rows.", pid=os.getpid(), done=0, total=len(names))
     rows = evaluation_rows(task, config, spec)
-    accelerator = _accelerator(config)
+    accelerator = accelerator_for(config)
     scored = []
     for i, name in enumerate(names):
         if job.stop_requested():
@@ -147,7 +147,7 @@ def evaluation_rows(task, config: FinetuneConfig, spec: dict):
     return rows
 
 
-def _accelerator(config: FinetuneConfig):
+def accelerator_for(config: FinetuneConfig):
     import torch
     from accelerate import Accelerator
 

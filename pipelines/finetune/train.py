@@ -252,7 +252,8 @@ def _point_result(config: FinetuneConfig, session: Session, progress: Progress) 
     return {"task": session.task.name, "metric": session.task.metric, "higher_is_better": session.task.higher_is_better,
             "fine_tuned": progress.last["metrics"], "init": config.init, "seed": config.seed,
             "train_rows": session.prepared.train_rows, "held_out_rows": session.prepared.held_out_rows,
-            "epochs": progress.epoch, "steps": progress.step, "training_time_s": round(progress.train_time_s, 2)}
+            "epochs": progress.epoch, "steps": progress.step, "training_time_s": round(progress.train_time_s, 2),
+            "facts": session.prepared.facts}  # how its rows were split (a curve's reference is scored on the same)
 
 
 def _write_result(run: RunFolder, result: dict) -> None:

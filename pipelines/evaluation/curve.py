@@ -13,6 +13,7 @@ was when started again, since finished points are not trained twice. The job run
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import statistics
@@ -24,7 +25,9 @@ from pipelines.finetune import guardrails, tasks
 from pipelines.finetune.config import FinetuneConfig
 from pipelines.finetune.data import load_rows
 from pipelines.finetune.runs import RunFolder
+from pipelines.runtime.errors import first_line
 
+log = logging.getLogger(__name__)
 DEFAULT_SIZES = (50, 100, 200, 500, 1000)
 DEFAULT_SEEDS = (1, 2)
 INITS = ("pretrained", "scratch")
@@ -134,12 +137,17 @@ def run(job: jobs.JobFolder) -> str:
             return "stopped"
     task = tasks.for_config(config)
     rows, _ = load_rows(Path(config.data_file), task, config.columns)
-    reference = None
+    reference, warnings = None, guardrails.data_warnings(task, rows)
     if spec.get("reference"):
         job.write_status("running", f"Scoring the reference, {spec['reference']}, on the held-out rows.",
                          done=len(todo), total=len(todo))
-        reference = reference_score(job, spec, config, task, rows)
-    result = summarise(job, spec, config, guardrails.data_warnings(task, rows), reference)
+        try:
+            reference = reference_score(job, spec, config, task, rows)
+        except Exception as err:  # noqa: BLE001 - the curve's points stand without their reference line
+            log.exception("Scoring the reference %s", spec["reference"])
+            warnings.append(f"The reference, {spec['reference']}, could not be scored ({first_line(err)}); the curve "
+                            "is drawn without it.")
+    result = summarise(job, spec, config, warnings, reference)
     job.write_result(result)
     job.write_status("finished", result["summary"], done=len(todo), total=len(todo))
     return "finished"
@@ -167,9 +175,7 @@ def reference_score(job: jobs.JobFolder, spec: dict, config: FinetuneConfig, tas
     interval = stats.bootstrap(task.row_statistic(scored.evaluation), len(held), seed=config.seed)
     reference = {"name": scored.name, "value": scored.evaluation.metrics[task.metric], "rows": len(held),
                  "interval": interval.to_dict(), "notes": scored.warnings}
-    tmp = saved.with_suffix(".tmp")
-    tmp.write_text(json.dumps(reference))
-    tmp.replace(saved)
+    jobs.write_json(saved, reference)
     return reference
 
 

@@ -36,6 +36,13 @@ ACTIVE = ("queued", "running")
 LOG_TAIL_LINES = 15
 
 
+def write_json(path: Path, value, indent: int | None = None) -> None:
+    """Whole or not at all: a reader (the app's poll) never sees half a file."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value, indent=indent) + "\n")
+    os.replace(tmp, path)
+
+
 @dataclass(frozen=True)
 class JobFolder:
     path: Path
@@ -66,9 +73,7 @@ class JobFolder:
 
     def write_status(self, state: str, message: str = "", **fields) -> None:
         values = {**self.read_status(), **fields, "state": state, "message": message, "updated": time.time()}
-        tmp = self.status_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(values))
-        os.replace(tmp, self.status_file)
+        write_json(self.status_file, values)
 
     def status(self) -> dict:
         """status.json as the UI should show it: a job whose process died is 'failed', with its log's end."""
@@ -85,9 +90,7 @@ class JobFolder:
         return json.loads(self.result_file.read_text()) if self.result_file.is_file() else None
 
     def write_result(self, result: dict) -> None:
-        tmp = self.result_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result, indent=1) + "\n")
-        os.replace(tmp, self.result_file)
+        write_json(self.result_file, result, indent=1)
 
     def stop_requested(self) -> bool:
         return self.stop_file.exists()

@@ -280,6 +280,16 @@ def test_a_learning_curve_draws_a_reference_scored_on_its_held_out_rows(trained,
     asked = finished(scoring.start_evaluation(["tiny-lm"], from_run=trained.id, mixed_precision="no"))
     assert reference["value"] == pytest.approx(asked["models"][0]["metrics"]["accuracy"])
     assert f"The reference, tiny-lm, scored {reference['value'] * 100:.1f}" in result["summary"]
+    said = lambda means: curve.reference_in_words(scoring.tasks.get("classification"), "enc", {"pretrained": [  # noqa: E731
+        {"size": size, "mean": mean} for size, mean in zip((50, 100, 200), means)]}, {
+        "name": "lm", "value": 0.776, "interval": {"low": 0.736, "high": 0.812}}, 100.0)
+    assert said([0.70, 0.79, 0.90]).endswith("is better than it at 2 of 3 sizes, first at 100 training rows; "
+                                             "beyond its 95% interval at 1 of them.")
+    assert said([0.90, 0.95, 0.99]).endswith("at every size, first at 50 training rows; beyond its 95% interval at "
+                                             "all of them.")
+    assert said([0.70, 0.70, 0.78]).endswith("at 1 of 3 sizes, first at 200 training rows; inside its 95% interval "
+                                             "at all of them.")
+    assert said([0.5, 0.6, 0.7]).endswith("The mean of pretrained enc's seeds was not better than it at any size tried.")
     assert any("tiny-lm is a language model: it was asked zero-shot" in w for w in result["warnings"])
     page = write_for(job.id)[0].read_text()
     assert "stroke-dasharray" in page and f"tiny-lm: {reference['value'] * 100:.1f}" in page

@@ -138,15 +138,8 @@ def build_curve() -> None:
     summary = gr.Markdown(elem_id="curve-summary")
     table = gr.Dataframe(headers=evaluate_view.CURVE_HEADERS, interactive=False, label="Held-out score per size",
                          elem_id="curve-table")
-    with gr.Row():
-        report = gr.Button("Make a report (.html)", size="sm", elem_id="curve-report")
-        report_file = gr.File(label="Report (.html, opens offline) and its Markdown", visible=False,
-                              interactive=False, file_count="multiple", elem_id="curve-report-file")
-    with gr.Accordion("Past learning curves (click a row to watch it)", open=False):
-        past = gr.Dataframe(headers=["Curve", "State", "Task", "Checkpoint"], interactive=False, max_height=240)
-    with gr.Accordion("Status as JSON (what the API returns)", open=False):
-        as_json = gr.JSON(label="Status")
-        status_button = gr.Button("↻ Status", size="sm")
+    report, report_file, past, as_json, status_button = evaluate_tab.job_footer(
+        "curve", "Past learning curves", ["Curve", "State", "Task", "Checkpoint"])
 
     watched = gr.BrowserState(None, storage_key=CURVE_KEY, secret=CURVE_KEY)
     shown = gr.State(None)

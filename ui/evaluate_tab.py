@@ -196,6 +196,21 @@ def select_job(rows, evt: gr.SelectData) -> tuple[str, str, None]:
     return job_id, job_id, None
 
 
+def job_footer(prefix: str, past_title: str, past_headers: list[str]):
+    """What both sub-tabs end with: a report button and its files, the past jobs to pick from, and the
+    status as the API returns it. Returns (report, report_file, past, as_json, status_button)."""
+    with gr.Row():
+        report = gr.Button("Make a report (.html)", size="sm", elem_id=f"{prefix}-report")
+        report_file = gr.File(label="Report (.html, opens offline) and its Markdown", visible=False,
+                              interactive=False, file_count="multiple", elem_id=f"{prefix}-report-file")
+    with gr.Accordion(f"{past_title} (click a row to watch it)", open=False):
+        past = gr.Dataframe(headers=past_headers, interactive=False, max_height=240)
+    with gr.Accordion("Status as JSON (what the API returns)", open=False):
+        as_json = gr.JSON(label="Status")
+        status_button = gr.Button("↻ Status", size="sm")
+    return report, report_file, past, as_json, status_button
+
+
 def build_evaluation() -> None:
     private = dict(api_visibility="private")
     with gr.Row():
@@ -237,15 +252,8 @@ def build_evaluation() -> None:
     shown_filter = gr.Radio(evaluate_view.FILTERS, value=evaluate_view.FILTERS[0], label="Examples to show")
     examples = gr.Dataframe(headers=evaluate_view.example_headers(None), interactive=False, wrap=True, max_height=360,
                             label="Per-row outputs beside the reference", elem_id="evaluate-examples")
-    with gr.Row():
-        report = gr.Button("Make a report (.html)", size="sm", elem_id="evaluate-report")
-        report_file = gr.File(label="Report (.html, opens offline) and its Markdown", visible=False,
-                              interactive=False, file_count="multiple", elem_id="evaluate-report-file")
-    with gr.Accordion("Past evaluations (click a row to watch it)", open=False):
-        past = gr.Dataframe(headers=["Evaluation", "State", "Task", "Models"], interactive=False, max_height=240)
-    with gr.Accordion("Status as JSON (what the API returns)", open=False):
-        as_json = gr.JSON(label="Status")
-        status_button = gr.Button("↻ Status", size="sm")
+    report, report_file, past, as_json, status_button = job_footer(
+        "evaluate", "Past evaluations", ["Evaluation", "State", "Task", "Models"])
 
     watched = gr.BrowserState(None, storage_key=WATCHED_KEY, secret=WATCHED_KEY)
     shown = gr.State(None)

@@ -65,11 +65,11 @@ def stream_text(prompt: str, model: str | ModelSpec | None = None, settings: lm.
 def generate_text(prompt: str, model: str | ModelSpec | None = None, settings: lm.GenerationSettings = lm.GenerationSettings(),
                   system_prompt: str | None = None) -> GenerationResult:
     """The whole generated text at once: the last, longest text `stream_text` would yield."""
-    loaded, prompt, system_prompt = _prepare(prompt, model, settings, system_prompt)
+    stream = stream_text(prompt, model, settings, system_prompt)
     text = ""
-    for text in _stripped(lm.stream(loaded, prompt, settings, system_prompt)):
+    for text in stream:
         pass
-    return GenerationResult(text=text, model=loaded.spec.name, precision=loaded.precision)
+    return stream.result(text)
 
 
 def _prepare(prompt: str, model: str | ModelSpec | None, settings: lm.GenerationSettings,
